@@ -1,0 +1,135 @@
+/**
+ * All configuration comes from environment variables, read and validated here once at start-up.
+ * Every bad value is reported together, with what was expected, before anything connects.
+ */
+import os from 'node:os';
+import crypto from 'node:crypto';
+
+export class ConfigError extends Error {}
+
+const DEV_JWT_SECRET = 'troupe-dev-secret-change-me';
+
+export interface Config {
+  port: number;
+  host: string;
+  publicUrl: string;
+  databaseUrl: string;
+  redisUrl: string;
+  /** Prefix of every Redis key and channel, so several deployments (or the tests) share a Redis. */
+  redisPrefix: string;
+  dockerHost?: string;
+  jwtSecret: string;
+  jwtSecretIsDevDefault: boolean;
+  /** 32-byte key for AES-256-GCM encryption of secrets at rest. */
+  secretKey: Buffer;
+  secretKeyIsDevDefault: boolean;
+  logLevel: string;
+  /** Names this runtime instance in container labels; the reaper only touches its own. */
+  instance: string;
+  workerConcurrency: number;
+  idleTimeoutSeconds: number;
+  defaultImage: string;
+  sandboxMemoryMb: number;
+  sandboxCpus: number;
+  sandboxPidsLimit: number;
+  toolTimeoutSeconds: number;
+  bodyLimitBytes: number;
+  /** BullMQ lock duration: how soon a dead worker's session is taken over by another. */
+  jobLockMs: number;
+  reaperIntervalMs: number;
+  /** User ids (JWT `sub`) allowed on admin surfaces: /debug/events, /admin/queues. */
+  adminUsers: string[];
+  shutdownTimeoutMs: number;
+}
+
+type Env = Record<string, string | undefined>;
+
+export function loadConfig(env: Env = process.env): Config {
+  const problems: string[] = [];
+  const int = (name: string, def: number, min: number, max = Number.MAX_SAFE_INTEGER): number => {
+    const raw = env[name];
+    if (raw === undefined || raw === '') return def;
+    const n = Number(raw);
+    if (!Number.isInteger(n) || n < min || n > max) {
+      problems.push(`${name}=${JSON.stringify(raw)}: expected an integer between ${min} and ${max}`);
+      return def;
+    }
+    return n;
+  };
+  const num = (name: string, def: number, min: number, max: number): number => {
+    const raw = env[name];
+    if (raw === undefined || raw === '') return def;
+    const n = Number(raw);
+    if (!Number.isFinite(n) || n < min || n > max) {
+      problems.push(`${name}=${JSON.stringify(raw)}: expected a number between ${min} and ${max}`);
+      return def;
+    }
+    return n;
+  };
+  const url = (name: string, def: string, protocols: string[]): string => {
+    const raw = env[name] || def;
+    try {
+      const u = new URL(raw);
+      if (!protocols.includes(u.protocol)) throw new Error();
+    } catch {
+      problems.push(`${name}: expected a ${protocols.join(' or ')} URL, got ${JSON.stringify(raw.replace(/:[^:@/]*@/, ':***@'))}`);
+    }
+    return raw;
+  };
+
+  const port = int('PORT', 3000, 0, 65535);
+  const logLevel = env.TROUPE_LOG_LEVEL || 'info';
+  if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(logLevel)) {
+    problems.push(`TROUPE_LOG_LEVEL=${JSON.stringify(logLevel)}: expected fatal|error|warn|info|debug|trace|silent`);
+  }
+
+  let secretKey: Buffer;
+  const rawKey = env.TROUPE_SECRET_KEY;
+  if (rawKey) {
+    const buf = /^[0-9a-fA-F]{64}$/.test(rawKey) ? Buffer.from(rawKey, 'hex') : Buffer.from(rawKey, 'base64');
+    if (buf.length !== 32) problems.push('TROUPE_SECRET_KEY: expected 32 bytes as 64 hex characters or base64');
+    secretKey = buf.length === 32 ? buf : Buffer.alloc(32);
+  } else {
+    // Dev default only: derived from a fixed string so local data stays readable across restarts.
+    secretKey = crypto.createHash('sha256').update('troupe-dev-secret-key').digest();
+  }
+
+  const jwtSecret = env.TROUPE_JWT_SECRET || DEV_JWT_SECRET;
+  if (env.TROUPE_JWT_SECRET !== undefined && env.TROUPE_JWT_SECRET.length < 16) {
+    problems.push('TROUPE_JWT_SECRET: expected at least 16 characters');
+  }
+
+  const cfg: Config = {
+    port,
+    host: env.HOST || '0.0.0.0',
+    publicUrl: env.TROUPE_PUBLIC_URL || `http://localhost:${port}`,
+    databaseUrl: url('DATABASE_URL', 'postgres://troupe:troupe@127.0.0.1:5432/troupe', ['postgres:', 'postgresql:']),
+    redisUrl: url('REDIS_URL', 'redis://127.0.0.1:6379', ['redis:', 'rediss:']),
+    redisPrefix: env.TROUPE_REDIS_PREFIX || 'troupe',
+    dockerHost: env.DOCKER_HOST || undefined,
+    jwtSecret,
+    jwtSecretIsDevDefault: !env.TROUPE_JWT_SECRET,
+    secretKey,
+    secretKeyIsDevDefault: !rawKey,
+    logLevel,
+    instance: env.TROUPE_INSTANCE || os.hostname(),
+    workerConcurrency: int('TROUPE_WORKER_CONCURRENCY', 20, 1, 1000),
+    idleTimeoutSeconds: int('TROUPE_IDLE_TIMEOUT_SECONDS', 300, 1),
+    defaultImage: env.TROUPE_DEFAULT_IMAGE || 'troupe-sandbox-default:latest',
+    sandboxMemoryMb: int('TROUPE_SANDBOX_MEMORY_MB', 512, 16, 1024 * 1024),
+    sandboxCpus: num('TROUPE_SANDBOX_CPUS', 1, 0.01, 256),
+    sandboxPidsLimit: int('TROUPE_SANDBOX_PIDS_LIMIT', 256, 8, 1_000_000),
+    toolTimeoutSeconds: int('TROUPE_TOOL_TIMEOUT_SECONDS', 120, 1, 24 * 3600),
+    bodyLimitBytes: int('TROUPE_BODY_LIMIT_BYTES', 1024 * 1024, 1024),
+    jobLockMs: int('TROUPE_JOB_LOCK_MS', 30_000, 1000),
+    reaperIntervalMs: int('TROUPE_REAPER_INTERVAL_MS', 10_000, 100),
+    adminUsers: (env.TROUPE_ADMIN_USERS || 'admin').split(',').map((s) => s.trim()).filter(Boolean),
+    shutdownTimeoutMs: int('TROUPE_SHUTDOWN_TIMEOUT_MS', 10_000, 0),
+  };
+  if (problems.length) {
+    throw new ConfigError(`Invalid configuration:\n  - ${problems.join('\n  - ')}\nSee the configuration table in README.md.`);
+  }
+  return cfg;
+}
+
+export const config: Config = loadConfig();

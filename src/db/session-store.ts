@@ -1,0 +1,115 @@
+/**
+ * Sessions and their durable events. Every status change is a compare-and-set under the session's
+ * row lock, and every event append takes its event_index from the row's counter in the same
+ * transaction, so indexes stay dense and ordered whoever writes (api or worker).
+ *
+ * `activation` is a fencing token: a worker claims a session by bumping it, and control actions
+ * (pause, stop, interrupt) bump it too. A worker passes the activation it claimed with each write;
+ * once someone else has bumped it, the write is refused and the worker stands down.
+ */
+import { db, type Tx } from './knex.js';
+import { publishEvents } from '../realtime/bus.js';
+
+export type SessionStatus = 'queued' | 'running' | 'idle' | 'paused' | 'completed' | 'stopped' | 'failed';
+export const TERMINAL: SessionStatus[] = ['completed', 'stopped', 'failed'];
+export const ACTIVE: SessionStatus[] = ['queued', 'running', 'idle', 'paused'];
+
+export type EventType = 'message' | 'tool_use' | 'tool_result' | 'status' | 'error';
+export type EventSource = 'user' | 'agent' | 'environment' | 'system';
+
+export interface NewEvent {
+  event_type: EventType;
+  event_source: EventSource;
+  payload: Record<string, unknown>;
+}
+
+export interface EventRow extends NewEvent {
+  id: string;
+  session_id: string;
+  project_id: string;
+  event_index: number;
+  created_at: string | Date;
+}
+
+export type SessionRow = Record<string, any> & { id: string; project_id: string; status: SessionStatus; activation: number };
+
+export interface WriteOptions {
+  /** Refuse (return null) unless the session is in one of these statuses. */
+  from?: SessionStatus[];
+  /** Refuse unless the session's activation still equals this (the writer's fencing token). */
+  activation?: number;
+  /** New status; a `status` event is appended for it. */
+  to?: SessionStatus;
+  reason?: string;
+  /** Bump the fencing token, so whoever was driving the session can no longer write. */
+  bumpActivation?: boolean;
+  /** Extra columns to set on the session row. */
+  patch?: Record<string, unknown>;
+  /** Refuse unless no event was appended since the writer read `expectNextIndex` events. */
+  expectNextIndex?: number;
+  /** A message wakes an idle session: idle → queued (with a new activation for its job). */
+  wakeIfIdle?: boolean;
+  /** Runs inside the transaction after the checks pass (e.g. to write a second table). */
+  also?: (tx: Tx, session: SessionRow) => Promise<void>;
+}
+
+export interface WriteResult {
+  session: SessionRow;
+  events: EventRow[];
+  previousStatus: SessionStatus;
+}
+
+/**
+ * The one write path for sessions: checks, status change, patch and events in one transaction;
+ * publishes the new events after commit. Returns null when a check refuses the write.
+ */
+export async function writeSession(sessionId: string, events: NewEvent[], opts: WriteOptions = {}): Promise<WriteResult | null> {
+  const result = await db.transaction(async (tx) => {
+    const s = (await tx('sessions').where({ id: sessionId }).forUpdate().first()) as SessionRow | undefined;
+    if (!s) return null;
+    if (opts.from && !opts.from.includes(s.status)) return null;
+    if (opts.activation !== undefined && s.activation !== opts.activation) return null;
+    if (opts.expectNextIndex !== undefined && s.next_event_index !== opts.expectNextIndex) return null;
+    if (opts.wakeIfIdle && s.status === 'idle') opts = { ...opts, to: 'queued', bumpActivation: true };
+    const all: NewEvent[] = [...events];
+    const patch: Record<string, unknown> = { ...opts.patch, updated_at: tx.fn.now(), last_active_at: tx.fn.now() };
+    if (opts.to && opts.to !== s.status) {
+      all.push({
+        event_type: 'status',
+        event_source: 'system',
+        payload: { status: opts.to, previous_status: s.status, ...(opts.reason ? { reason: opts.reason } : {}) },
+      });
+      patch.status = opts.to;
+      if (TERMINAL.includes(opts.to)) patch.finished_at = tx.fn.now();
+      if (opts.to === 'failed' && opts.reason) patch.error = opts.reason;
+    }
+    if (opts.bumpActivation) patch.activation = s.activation + 1;
+    let rows: EventRow[] = [];
+    if (all.length) {
+      rows = await tx('session_events')
+        .insert(all.map((e, i) => ({
+          session_id: s.id, project_id: s.project_id, event_index: s.next_event_index + i,
+          event_type: e.event_type, event_source: e.event_source, payload: JSON.stringify(e.payload),
+        })))
+        .returning('*');
+      patch.next_event_index = s.next_event_index + all.length;
+    }
+    const [updated] = await tx('sessions').where({ id: s.id }).update(patch).returning('*');
+    if (opts.also) await opts.also(tx, updated);
+    return { session: updated as SessionRow, events: rows.sort((a, b) => a.event_index - b.event_index), previousStatus: s.status };
+  });
+  if (result?.events.length) await publishEvents(result.events).catch(() => {});
+  return result;
+}
+
+export async function getSession(id: string): Promise<SessionRow | undefined> {
+  return db('sessions').where({ id }).first();
+}
+
+export async function loadEvents(sessionId: string, opts: { after?: number; limit?: number; offset?: number } = {}): Promise<EventRow[]> {
+  const q = db('session_events').where({ session_id: sessionId }).orderBy('event_index');
+  if (opts.after !== undefined) q.andWhere('event_index', '>', opts.after);
+  if (opts.limit !== undefined) q.limit(opts.limit);
+  if (opts.offset) q.offset(opts.offset);
+  return q;
+}

@@ -1,0 +1,111 @@
+/**
+ * The Koa application: request ids and access logs, the one error-to-envelope mapping, body
+ * parsing with a size limit, then every declared route (see registry.ts) mounted with auth,
+ * validation and Idempotency-Key handling.
+ */
+import crypto from 'node:crypto';
+import Koa from 'koa';
+import Router from '@koa/router';
+import { bodyParser } from '@koa/bodyparser';
+import { config } from '../config.js';
+import { log } from '../log.js';
+import { HttpError } from './errors.js';
+import { authenticateToken, bearerToken } from './auth.js';
+import { routes, validateInput, type CompiledRoute } from './registry.js';
+import { withIdempotency } from './idempotency.js';
+import { httpRequests } from '../lib/metrics.js';
+import './routes/index.js';
+
+export function createApp(): Koa {
+  const app = new Koa({ proxy: true });
+
+  app.use(async (ctx, next) => {
+    const started = process.hrtime.bigint();
+    const requestId = ctx.get('x-request-id') || crypto.randomUUID();
+    ctx.state.requestId = requestId;
+    ctx.set('x-request-id', requestId);
+    try {
+      await next();
+    } finally {
+      const ms = Number(process.hrtime.bigint() - started) / 1e6;
+      const route = (ctx.state.routePath as string | undefined) ?? 'unmatched';
+      httpRequests.observe({ method: ctx.method, route, status: String(ctx.status) }, ms / 1000);
+      if (!ctx.state.quietLog) {
+        log.info({ requestId, method: ctx.method, path: ctx.path, status: ctx.status, ms: Math.round(ms) }, 'request');
+      }
+    }
+  });
+
+  // The one place that writes error responses.
+  app.use(async (ctx, next) => {
+    try {
+      await next();
+      if (ctx.status === 404 && ctx.body === undefined) {
+        ctx.status = 404;
+        ctx.body = { error: `No route for ${ctx.method} ${ctx.path}; see GET /openapi.json` };
+      }
+    } catch (err) {
+      const e = err as Error & { status?: number; statusCode?: number; expose?: boolean; type?: string };
+      if (err instanceof HttpError) {
+        ctx.status = err.status;
+        ctx.body = err.details ? { error: err.message, details: err.details } : { error: err.message };
+      } else if (e.type === 'entity.too.large' || e.status === 413) {
+        ctx.status = 413;
+        ctx.body = { error: `Request body too large: the limit is ${config.bodyLimitBytes} bytes` };
+      } else if (e.type === 'entity.parse.failed' || (e.status === 400 && /json|parse/i.test(e.message))) {
+        ctx.status = 400;
+        ctx.body = { error: 'Malformed JSON in request body' };
+      } else if (e.status && e.status >= 400 && e.status < 500 && e.expose) {
+        ctx.status = e.status;
+        ctx.body = { error: e.message };
+      } else {
+        log.error({ err, requestId: ctx.state.requestId, path: ctx.path }, 'unhandled error');
+        ctx.status = 500;
+        ctx.body = { error: `Internal error (request id ${ctx.state.requestId}); the server log has details` };
+      }
+    }
+  });
+
+  app.use(
+    bodyParser({
+      enableTypes: ['json'],
+      jsonLimit: config.bodyLimitBytes,
+      // parse-failure errors are mapped to the envelope above
+      onError: (err: Error) => {
+        throw err;
+      },
+    }),
+  );
+
+  const router = new Router();
+  for (const route of routes) mount(router, route);
+  app.use(router.routes());
+  app.use(router.allowedMethods({ throw: false }));
+  return app;
+}
+
+function mount(router: Router, route: CompiledRoute): void {
+  router[route.method](route.path, async (ctx) => {
+    ctx.state.routePath = route.path;
+    const principal = route.auth === 'none' ? (undefined as never) : await authenticateToken(bearerToken(ctx.get('authorization')));
+    if (route.body && ['post', 'patch', 'put'].includes(route.method) && ctx.request.length && !ctx.is('json')) {
+      throw new HttpError(415, 'Expected Content-Type: application/json');
+    }
+    const { body, query } = validateInput(route, ctx);
+    const run = () => route.handler(ctx, { params: ctx.params as Record<string, string>, query, body, principal });
+    const idemKey = route.idempotent ? ctx.get('idempotency-key') : '';
+    if (idemKey) {
+      const { status, body: out } = await withIdempotency(principal, `${route.method} ${ctx.path}`, idemKey, async () => {
+        const result = await run();
+        return { status: (ctx.state.statusOverride as number | undefined) ?? route.status ?? 200, body: result ?? {} };
+      });
+      ctx.status = status;
+      ctx.body = out;
+      return;
+    }
+    const result = await run();
+    if (route.stream) return;
+    ctx.status = (ctx.state.statusOverride as number | undefined) ?? route.status ?? 200;
+    ctx.body = result ?? {};
+  });
+}

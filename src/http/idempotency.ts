@@ -1,0 +1,48 @@
+/**
+ * Idempotency-Key for POSTs that create sessions or send messages: the first request with a key
+ * records its response; a retry with the same key (same caller, same route) gets that response
+ * back and does nothing twice. A concurrent duplicate waits for the first to finish.
+ */
+import { db } from '../db/knex.js';
+import type { Principal } from './auth.js';
+import { HttpError } from './errors.js';
+
+const PENDING = 0;
+
+export async function withIdempotency(
+  principal: Principal,
+  route: string,
+  key: string,
+  run: () => Promise<{ status: number; body: unknown }>,
+): Promise<{ status: number; body: unknown }> {
+  if (key.length > 200) throw new HttpError(400, 'Idempotency-Key must be at most 200 characters');
+  const who = principal.kind === 'user' ? `user:${principal.userId}` : `agent:${principal.agentId}`;
+  const scope = `${who} ${route}`;
+  const inserted = await db('idempotency_keys')
+    .insert({ scope, key, status: PENDING, body: JSON.stringify(null) })
+    .onConflict(['scope', 'key'])
+    .ignore()
+    .returning('key');
+  if (inserted.length === 0) {
+    // Someone else holds this key: wait for their answer.
+    for (let i = 0; i < 300; i++) {
+      const row = await db('idempotency_keys').where({ scope, key }).first('status', 'body');
+      if (!row) break; // the first attempt failed and released the key; fall through and run
+      if (row.status !== PENDING) return { status: row.status, body: row.body };
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const again = await db('idempotency_keys').where({ scope, key }).first('status', 'body');
+    if (again && again.status !== PENDING) return { status: again.status, body: again.body };
+    if (again) throw new HttpError(409, 'A request with this Idempotency-Key is still in progress');
+    await db('idempotency_keys').insert({ scope, key, status: PENDING, body: JSON.stringify(null) }).onConflict(['scope', 'key']).ignore();
+  }
+  try {
+    const result = await run();
+    await db('idempotency_keys').where({ scope, key }).update({ status: result.status, body: JSON.stringify(result.body ?? {}) });
+    return result;
+  } catch (err) {
+    // Errors are not recorded: fixing the input and retrying with the same key should work.
+    await db('idempotency_keys').where({ scope, key }).del();
+    throw err;
+  }
+}

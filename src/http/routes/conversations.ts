@@ -1,0 +1,95 @@
+/** Seed 004 conversations: sessions seen from a project and an agent. */
+import { defineRoute } from '../registry.js';
+import { nonEmpty, obj, pagination } from '../schema.js';
+import { db } from '../../db/knex.js';
+import { requireProject } from '../../services/access.js';
+import { requireAgent } from '../../services/agents.js';
+import { pauseSession, requireSession, resumeSession, sendMessage, stopSession } from '../../services/sessions.js';
+import { conversationView, eventView, sessionQuery } from '../../services/session-views.js';
+
+const P = '/api/v1/projects/:projectId';
+const statusEnum = { type: 'string', enum: ['queued', 'running', 'idle', 'paused', 'completed', 'stopped', 'failed'] };
+
+export const listConversationsQuery = obj({ status: statusEnum, task_id: { type: 'string', maxLength: 200 }, ...pagination });
+defineRoute({
+  method: 'get', path: `${P}/agents/:agentId/conversations`, tag: 'Conversations (004)', summary: "List an agent's conversations, newest first",
+  query: listConversationsQuery,
+  handler: async (_ctx, { principal, params, query }) => {
+    await requireProject(principal, params.projectId, 'read');
+    const agent = await requireAgent(params.projectId, params.agentId);
+    const base = db('sessions').where({ project_id: params.projectId, agent_id: agent.id });
+    if (query.status) base.andWhere({ status: query.status });
+    if (query.task_id) base.andWhere({ task_id: query.task_id });
+    const [{ count }] = await base.clone().count<{ count: string }[]>('id as count');
+    const rows = await sessionQuery()
+      .whereIn('s.id', base.clone().select('id'))
+      .orderBy('s.created_at', 'desc')
+      .limit(query.limit)
+      .offset(query.offset);
+    return { conversations: rows.map(conversationView), total: Number(count) };
+  },
+});
+
+export const getConversationQuery = obj({
+  include_events: { type: 'boolean', default: false },
+  event_limit: { type: 'integer', minimum: 1, maximum: 1000, default: 100 },
+  event_offset: { type: 'integer', minimum: 0, default: 0 },
+});
+defineRoute({
+  method: 'get', path: `${P}/conversations/:conversationId`, tag: 'Conversations (004)', summary: 'Get a conversation, optionally with its events',
+  query: getConversationQuery,
+  handler: async (_ctx, { principal, params, query }) => {
+    await requireProject(principal, params.projectId, 'read');
+    const s = await requireSession([params.projectId], params.conversationId);
+    const row = await sessionQuery().where('s.id', s.id).first();
+    const out: Record<string, unknown> = conversationView(row);
+    if (query.include_events) {
+      const events = await db('session_events').where({ session_id: s.id }).orderBy('event_index').limit(query.event_limit).offset(query.event_offset);
+      out.events = events.map(eventView);
+    }
+    return out;
+  },
+});
+
+export const eventsQuery = obj({ ...pagination, limit: { type: 'integer', minimum: 1, maximum: 1000, default: 100 } });
+defineRoute({
+  method: 'get', path: `${P}/conversations/:conversationId/events`, tag: 'Conversations (004)', summary: 'Paginated events of a conversation',
+  query: eventsQuery,
+  handler: async (_ctx, { principal, params, query }) => {
+    await requireProject(principal, params.projectId, 'read');
+    const s = await requireSession([params.projectId], params.conversationId);
+    const events = await db('session_events').where({ session_id: s.id }).orderBy('event_index').limit(query.limit).offset(query.offset);
+    const total = s.next_event_index as number;
+    return { events: events.map(eventView), total, has_more: query.offset + events.length < total };
+  },
+});
+
+for (const action of ['pause', 'resume', 'stop'] as const) {
+  defineRoute({
+    method: 'post', path: `${P}/conversations/:conversationId/${action}`, tag: 'Conversations (004)',
+    summary: { pause: 'Pause: abort at once, freeze the container, free the worker', resume: 'Resume a paused conversation', stop: 'Stop for good and destroy the container' }[action],
+    body: obj({}),
+    handler: async (_ctx, { principal, params }) => {
+      await requireProject(principal, params.projectId, 'write');
+      const s = await requireSession([params.projectId], params.conversationId);
+      if (action === 'pause') await pauseSession(s);
+      if (action === 'resume') await resumeSession(s);
+      if (action === 'stop') await stopSession(s);
+      // The seed's bodies; resume answers "running" though the session may briefly be queued.
+      return { status: { pause: 'paused', resume: 'running', stop: 'stopped' }[action] };
+    },
+  });
+}
+
+export const conversationMessageBody = obj({ message: nonEmpty(100_000) }, ['message']);
+defineRoute({
+  method: 'post', path: `${P}/conversations/:conversationId/message`, tag: 'Conversations (004)',
+  summary: 'Send a message (delivered at the next turn boundary; wakes an idle conversation; queued while paused)',
+  body: conversationMessageBody, idempotent: true,
+  handler: async (_ctx, { principal, params, body }) => {
+    await requireProject(principal, params.projectId, 'write');
+    const s = await requireSession([params.projectId], params.conversationId);
+    const { session, event } = await sendMessage(s, body.message);
+    return { status: session.status, message_id: event.id, event_index: event.event_index };
+  },
+});

@@ -1,0 +1,8 @@
+// Importing a routes module declares its routes (see registry.ts). Order here is the order in
+// /openapi.json.
+import './health.js';
+import './projects.js';
+import './agents.js';
+import './conversations.js';
+import './sandboxes.js';
+import './sessions-001.js';

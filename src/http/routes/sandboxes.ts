@@ -1,0 +1,191 @@
+/** Seed 002: sandboxes and the sessions inside them, plus POST /api/v1/sessions (a session with its own sandbox). */
+import { defineRoute } from '../registry.js';
+import { idOrHandle, obj, uuid } from '../schema.js';
+import { db } from '../../db/knex.js';
+import { loadEvents, type SessionRow } from '../../db/session-store.js';
+import { badRequest, HttpError } from '../errors.js';
+import { log } from '../../log.js';
+import { projectIdsOf, requireProject, resolveProject } from '../../services/access.js';
+import { requireAgent } from '../../services/agents.js';
+import { ensureContainer, getSandboxRow, insertSandbox, serializeSandbox } from '../../services/sandboxes.js';
+import {
+  createSession, interruptSession, pauseSession, requireSession, resumeSession, sendMessage, stopSession, waitForRest,
+} from '../../services/sessions.js';
+import { session002View, withViewData } from '../../services/session-views.js';
+import { messagesView } from '../../runtime/context.js';
+import { sandboxDriver } from '../../runtime/sandbox/index.js';
+
+const metadata = { type: 'object', maxProperties: 100 };
+const env = { type: 'object', maxProperties: 100, additionalProperties: { type: 'string', maxLength: 10_000 }, propertyNames: { pattern: '^[A-Za-z_][A-Za-z0-9_]*$' }, writeOnly: true };
+const limits = obj({
+  memory_mb: { type: 'integer', minimum: 16, maximum: 65536 },
+  cpus: { type: 'number', exclusiveMinimum: 0, maximum: 64 },
+  pids: { type: 'integer', minimum: 8, maximum: 100_000 },
+  network: { type: 'string', enum: ['none', 'bridge'] },
+});
+
+export const createSandboxBody = obj({
+  agent: idOrHandle,
+  project_id: uuid,
+  image: { type: 'string', minLength: 1, maxLength: 300 },
+  env, limits, metadata,
+  timeout: { type: 'integer', minimum: 1, maximum: 7 * 24 * 3600, description: 'seconds' },
+}, ['agent']);
+
+defineRoute({
+  method: 'post', path: '/api/v1/sandboxes', tag: 'Sandboxes (002)', summary: "Create a sandbox for an agent (its container starts now)",
+  body: createSandboxBody, status: 201,
+  handler: async (_ctx, { principal, body }) => {
+    const m = await resolveProject(principal, body.project_id, 'write');
+    const agent = await requireAgent(m.projectId, body.agent).catch(() => { throw badRequest(`Unknown agent "${body.agent}" in this project`); });
+    const sb = await insertSandbox(db, m.projectId, agent, { image: body.image, env: body.env, limits: body.limits, metadata: body.metadata, timeout: body.timeout });
+    try {
+      await ensureContainer(sb);
+    } catch (err) {
+      await db('sandboxes').where({ id: sb.id }).update({ state: 'stopped' });
+      throw new HttpError(422, `Could not start the sandbox: ${(err as Error).message}`);
+    }
+    return serializeSandbox(await db('sandboxes').where({ id: sb.id }).first());
+  },
+});
+
+defineRoute({
+  method: 'get', path: '/api/v1/sandboxes', tag: 'Sandboxes (002)', summary: "List sandboxes in the caller's projects",
+  query: obj({ project_id: uuid, state: { type: 'string', enum: ['active', 'paused', 'stopped'] } }),
+  handler: async (_ctx, { principal, query }) => {
+    const ids = query.project_id ? [(await requireProject(principal, query.project_id)).projectId] : await projectIdsOf(principal);
+    const q = db('sandboxes').whereIn('project_id', ids).orderBy('created_at', 'desc').limit(500);
+    if (query.state) q.andWhere({ state: query.state });
+    return (await q).map(serializeSandbox);
+  },
+});
+
+defineRoute({
+  method: 'get', path: '/api/v1/sandboxes/:id', tag: 'Sandboxes (002)', summary: 'Get a sandbox',
+  handler: async (_ctx, { principal, params }) => serializeSandbox(await getSandboxRow(await projectIdsOf(principal), params.id)),
+});
+
+async function sessionsIn(sandboxId: string): Promise<SessionRow[]> {
+  return db('sessions').where({ sandbox_id: sandboxId }).orderBy('created_at');
+}
+
+defineRoute({
+  method: 'delete', path: '/api/v1/sandboxes/:id', tag: 'Sandboxes (002)', summary: 'Delete a sandbox: stop its sessions, remove its container',
+  handler: async (_ctx, { principal, params }) => {
+    const sb = await getSandboxRow(await projectIdsOf(principal), params.id);
+    await requireProject(principal, sb.project_id, 'write');
+    for (const s of await sessionsIn(sb.id)) await stopSession(s, 'sandbox deleted').catch(() => {});
+    if (sb.container_id) await sandboxDriver().remove(sb.container_id).catch((err) => log.warn({ err }, 'container removal failed'));
+    await db('sandboxes').where({ id: sb.id }).update({ state: 'stopped', updated_at: db.fn.now() });
+    return serializeSandbox(await db('sandboxes').where({ id: sb.id }).first());
+  },
+});
+
+for (const action of ['pause', 'resume'] as const) {
+  defineRoute({
+    method: 'post', path: `/api/v1/sandboxes/:id/${action}`, tag: 'Sandboxes (002)',
+    summary: action === 'pause' ? 'Freeze the sandbox and pause its sessions' : 'Unfreeze the sandbox and resume its paused sessions',
+    body: obj({}),
+    handler: async (_ctx, { principal, params }) => {
+      const sb = await getSandboxRow(await projectIdsOf(principal), params.id);
+      await requireProject(principal, sb.project_id, 'write');
+      if (action === 'pause') {
+        if (sb.state !== 'active') throw new HttpError(409, `Cannot pause a sandbox that is ${sb.state}`);
+        for (const s of await sessionsIn(sb.id)) await pauseSession(s, 'sandbox paused').catch(() => {});
+        if (sb.container_id) await sandboxDriver().pause(sb.container_id);
+        await db('sandboxes').where({ id: sb.id }).update({ state: 'paused', updated_at: db.fn.now() });
+      } else {
+        if (sb.state !== 'paused') throw new HttpError(409, `Cannot resume a sandbox that is ${sb.state}`);
+        if (sb.container_id) await sandboxDriver().unpause(sb.container_id);
+        await db('sandboxes').where({ id: sb.id }).update({ state: 'active', updated_at: db.fn.now() });
+        for (const s of await sessionsIn(sb.id)) if (s.status === 'paused') await resumeSession(s).catch(() => {});
+      }
+      return serializeSandbox(await db('sandboxes').where({ id: sb.id }).first());
+    },
+  });
+}
+
+export const createSandboxSessionBody = obj({ metadata, message: { type: 'string', minLength: 1, maxLength: 100_000 } });
+defineRoute({
+  method: 'post', path: '/api/v1/sandboxes/:id/sessions', tag: 'Sandboxes (002)', summary: 'Start a session in a sandbox (several may share one)',
+  body: createSandboxSessionBody, status: 201, idempotent: true,
+  handler: async (_ctx, { principal, params, body }) => {
+    const sb = await getSandboxRow(await projectIdsOf(principal), params.id);
+    const m = await requireProject(principal, sb.project_id, 'write');
+    if (sb.state === 'stopped') throw new HttpError(409, 'This sandbox was deleted; create a new one');
+    const s = await createSession(m, { agentRef: sb.agent_id, sandbox: sb, metadata: body.metadata, message: body.message });
+    return session002View(await withViewData(s));
+  },
+});
+
+defineRoute({
+  method: 'get', path: '/api/v1/sandboxes/:id/sessions', tag: 'Sandboxes (002)', summary: 'List the sessions of a sandbox',
+  handler: async (_ctx, { principal, params }) => {
+    const sb = await getSandboxRow(await projectIdsOf(principal), params.id);
+    const { sessionQuery } = await import('../../services/session-views.js');
+    return (await sessionQuery().where('s.sandbox_id', sb.id).orderBy('s.created_at')).map(session002View);
+  },
+});
+
+export const createSessionBody = obj({
+  agent_id: idOrHandle, project_id: uuid, message: { type: 'string', minLength: 1, maxLength: 100_000 }, metadata,
+}, ['agent_id']);
+defineRoute({
+  method: 'post', path: '/api/v1/sessions', tag: 'Sessions (002)', summary: 'Create a session with its own new sandbox in one call',
+  body: createSessionBody, status: 201, idempotent: true,
+  handler: async (_ctx, { principal, body }) => {
+    const m = await resolveProject(principal, body.project_id, 'write');
+    const s = await createSession(m, { agentRef: body.agent_id, message: body.message, metadata: body.metadata });
+    return session002View(await withViewData(s));
+  },
+});
+
+defineRoute({
+  method: 'get', path: '/api/v1/sessions/:sid', tag: 'Sessions (002)', summary: 'Get a session with its full message history (content blocks)',
+  handler: async (_ctx, { principal, params }) => {
+    const s = await requireSession(await projectIdsOf(principal), params.sid);
+    return { ...session002View(await withViewData(s)), messages: messagesView(s.id, await loadEvents(s.id)) };
+  },
+});
+
+const block = {
+  oneOf: [
+    obj({ type: { const: 'text' }, text: { type: 'string', maxLength: 100_000 } }, ['type', 'text']),
+    obj({ type: { const: 'image' }, media_type: { type: 'string', enum: ['image/png', 'image/jpeg', 'image/gif', 'image/webp'] }, data: { type: 'string', maxLength: 5_000_000 } }, ['type', 'media_type', 'data']),
+  ],
+};
+export const sendSessionMessageBody = obj({ role: { const: 'user' }, content: { type: 'array', minItems: 1, maxItems: 50, items: block } }, ['role', 'content']);
+defineRoute({
+  method: 'post', path: '/api/v1/sessions/:sid/messages', tag: 'Sessions (002)',
+  summary: "Send a message and wait for the agent's reply message (?wait=false answers 202 at once)",
+  body: sendSessionMessageBody, query: obj({ wait: { type: 'boolean', default: true }, timeout: { type: 'integer', minimum: 1, maximum: 3600, default: 600 } }),
+  idempotent: true,
+  handler: async (ctx, { principal, params, body, query }) => {
+    const s = await requireSession(await projectIdsOf(principal), params.sid);
+    await requireProject(principal, s.project_id, 'write');
+    const text = body.content.filter((b: { type: string }) => b.type === 'text').map((b: { text: string }) => b.text).join('\n');
+    const { session, event } = await sendMessage(s, text, { content: body.content });
+    if (!query.wait || session.status === 'paused') {
+      ctx.state.statusOverride = 202;
+      return { message_id: event.id, session_id: s.id, status: session.status };
+    }
+    const rested = await waitForRest(s.id, query.timeout * 1000);
+    const after = (await loadEvents(s.id, { after: event.event_index }));
+    const reply = messagesView(s.id, after).filter((msg) => msg.role === 'assistant').pop();
+    if (!reply) {
+      if (rested.status === 'failed') throw new HttpError(502, `The session failed: ${rested.error}`);
+      return { id: null, session_id: s.id, role: 'assistant', content: [], timestamp: new Date().toISOString(), status: rested.status };
+    }
+    return reply;
+  },
+});
+
+defineRoute({
+  method: 'post', path: '/api/v1/sessions/:sid/interrupt', tag: 'Sessions (002)', summary: 'Abort the current model call or tool; the session becomes idle',
+  body: obj({}),
+  handler: async (_ctx, { principal, params }) => {
+    const s = await requireSession(await projectIdsOf(principal), params.sid);
+    await requireProject(principal, s.project_id, 'write');
+    return session002View(await withViewData(await interruptSession(s)));
+  },
+});

@@ -1,0 +1,109 @@
+/** Seed 001: /api/sessions, in its own status words (created, active, paused, completed, failed, stopped). */
+import { defineRoute } from '../registry.js';
+import { idOrHandle, nonEmpty, obj, uuid } from '../schema.js';
+import { db } from '../../db/knex.js';
+import { badRequest, conflict } from '../errors.js';
+import { projectIdsOf, requireProject, resolveProject } from '../../services/access.js';
+import { findAgent } from '../../services/agents.js';
+import { createSession, pauseSession, requireSession, resumeSession, sendMessage, stopSession } from '../../services/sessions.js';
+import { FROM_001, session001View, sessionQuery, withViewData } from '../../services/session-views.js';
+import { getSession } from '../../db/session-store.js';
+
+const status001 = { type: 'string', enum: Object.keys(FROM_001) };
+
+export const list001Query = obj({ task_id: { type: 'string', maxLength: 200 }, agent_id: idOrHandle, status: status001, project_id: uuid });
+defineRoute({
+  method: 'get', path: '/api/sessions', tag: 'Sessions (001)', summary: 'List sessions (filters: task_id, agent_id, status)',
+  query: list001Query,
+  handler: async (_ctx, { principal, query }) => {
+    const ids = query.project_id ? [(await requireProject(principal, query.project_id)).projectId] : await projectIdsOf(principal);
+    const q = sessionQuery().whereIn('s.project_id', ids).orderBy('s.created_at', 'desc').limit(500);
+    if (query.task_id) q.andWhere('s.task_id', query.task_id);
+    if (query.status) q.whereIn('s.status', FROM_001[query.status]);
+    if (query.agent_id) {
+      const agentIds: string[] = [];
+      for (const p of ids) {
+        const a = await findAgent(p, query.agent_id);
+        if (a) agentIds.push(a.id);
+      }
+      q.whereIn('s.agent_id', agentIds);
+    }
+    return { sessions: (await q).map(session001View) };
+  },
+});
+
+export const create001Body = obj({
+  agent_id: idOrHandle, task_id: { type: 'string', maxLength: 200 }, prompt: { type: 'string', minLength: 1, maxLength: 100_000 },
+  project_id: uuid, data: { type: 'object', maxProperties: 100 },
+}, ['agent_id']);
+defineRoute({
+  method: 'post', path: '/api/sessions', tag: 'Sessions (001)', summary: 'Create a session (its prompt, if any, is the first message)',
+  body: create001Body, status: 201, idempotent: true,
+  handler: async (_ctx, { principal, body }) => {
+    const m = await resolveProject(principal, body.project_id, 'write');
+    const s = await createSession(m, { agentRef: body.agent_id, prompt: body.prompt, taskId: body.task_id, data: body.data });
+    return session001View(await withViewData(s));
+  },
+});
+
+defineRoute({
+  method: 'get', path: '/api/sessions/:id', tag: 'Sessions (001)', summary: 'Get a session',
+  handler: async (_ctx, { principal, params }) => session001View(await withViewData(await requireSession(await projectIdsOf(principal), params.id))),
+});
+
+export const patch001Body = {
+  ...obj({ status: { type: 'string', enum: ['active', 'paused', 'completed', 'stopped'] }, data: { type: 'object', maxProperties: 100 }, prompt: nonEmpty(100_000) }),
+  minProperties: 1,
+};
+defineRoute({
+  method: 'patch', path: '/api/sessions/:id', tag: 'Sessions (001)',
+  summary: 'Update a session: status (paused pauses, active resumes, completed ends, stopped stops), data (merged), prompt',
+  body: patch001Body,
+  handler: async (_ctx, { principal, params, body }) => {
+    const s = await requireSession(await projectIdsOf(principal), params.id);
+    await requireProject(principal, s.project_id, 'write');
+    if (body.status) {
+      const word = body.status as string;
+      const current = (await getSession(s.id))!;
+      if (word === 'paused') await pauseSession(current);
+      else if (word === 'active') {
+        if (current.status !== 'paused') {
+          if (!['queued', 'running', 'idle'].includes(current.status)) throw conflict(`Cannot make a ${current.status} session active`);
+        } else await resumeSession(current);
+      } else if (word === 'completed') await stopSession(current, 'ended by request', 'completed');
+      else if (word === 'stopped') await stopSession(current);
+      else throw badRequest(`Unsupported status ${word}`);
+    }
+    const patch: Record<string, unknown> = {};
+    if (body.data) patch.data = db.raw('data || ?::jsonb', [JSON.stringify(body.data)]);
+    if (body.prompt) patch.prompt = body.prompt;
+    if (Object.keys(patch).length) await db('sessions').where({ id: s.id }).update({ ...patch, updated_at: db.fn.now() });
+    return session001View(await withViewData((await getSession(s.id))!));
+  },
+});
+
+defineRoute({
+  method: 'delete', path: '/api/sessions/:id', tag: 'Sessions (001)', summary: 'Delete a session (stops it and removes its container)',
+  handler: async (_ctx, { principal, params }) => {
+    const s = await requireSession(await projectIdsOf(principal), params.id);
+    await requireProject(principal, s.project_id, 'write');
+    await stopSession(s, 'deleted').catch(() => {});
+    await db.transaction(async (tx) => {
+      await tx('session_events').where({ session_id: s.id }).del();
+      await tx('sessions').where({ id: s.id }).del();
+    });
+    return { id: s.id, deleted: true };
+  },
+});
+
+export const message001Body = obj({ content: nonEmpty(100_000) }, ['content']);
+defineRoute({
+  method: 'post', path: '/api/sessions/:id/message', tag: 'Sessions (001)', summary: 'Send a message to a session',
+  body: message001Body, idempotent: true,
+  handler: async (_ctx, { principal, params, body }) => {
+    const s = await requireSession(await projectIdsOf(principal), params.id);
+    await requireProject(principal, s.project_id, 'write');
+    const { event } = await sendMessage(s, body.content);
+    return { message_id: event.id, status: 'sent', timestamp: event.created_at };
+  },
+});

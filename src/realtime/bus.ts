@@ -1,0 +1,52 @@
+/**
+ * The hub's fan-out over Redis pub/sub. Workers and api processes publish; every api process
+ * subscribes and hands messages to its SSE, Socket.IO and /ws clients.
+ *
+ * Channels: `<prefix>:session:<id>` (everything about one session, deltas included) and
+ * `<prefix>:project:<id>` (durable events and status only; deltas stay on the session channel).
+ * Live deltas are also appended to a per-session Redis list until their message is durable, so a
+ * client that connects mid-message can replay what it missed.
+ */
+import { key, redis } from '../lib/redis.js';
+import type { EventRow } from '../db/session-store.js';
+
+export type BusMessage =
+  | { type: 'event'; session_id: string; project_id: string; event: EventRow }
+  | { type: 'text_delta'; session_id: string; project_id: string; turn: number; delta: string }
+  | { type: 'tool_use_start'; session_id: string; project_id: string; tool_use_id: string; name: string; input: unknown }
+  | { type: 'tool_output_delta'; session_id: string; project_id: string; tool_use_id: string; stream: 'stdout' | 'stderr'; chunk: string };
+
+export const sessionChannel = (id: string) => key('session', id);
+export const projectChannel = (id: string) => key('project', id);
+export const deltaBufferKey = (sessionId: string) => key('deltas', sessionId);
+export const controlChannel = () => key('control');
+
+/** Durable events go to both channels; once a message or tool result is durable its buffered deltas are dropped. */
+export async function publishEvents(events: EventRow[]): Promise<void> {
+  if (!events.length) return;
+  const pipe = redis().pipeline();
+  for (const event of events) {
+    const msg = JSON.stringify({ type: 'event', session_id: event.session_id, project_id: event.project_id, event } satisfies BusMessage);
+    pipe.publish(sessionChannel(event.session_id), msg);
+    pipe.publish(projectChannel(event.project_id), msg);
+    if (event.event_type === 'message' || event.event_type === 'tool_result') pipe.del(deltaBufferKey(event.session_id));
+  }
+  await pipe.exec();
+}
+
+/** Live only: published and buffered, never stored as rows. */
+export async function publishLive(msg: Exclude<BusMessage, { type: 'event' }>): Promise<void> {
+  const json = JSON.stringify(msg);
+  const buf = deltaBufferKey(msg.session_id);
+  await redis().pipeline().rpush(buf, json).expire(buf, 3600).publish(sessionChannel(msg.session_id), json).exec();
+}
+
+export async function bufferedDeltas(sessionId: string): Promise<BusMessage[]> {
+  const items = await redis().lrange(deltaBufferKey(sessionId), 0, -1);
+  return items.map((s) => JSON.parse(s) as BusMessage);
+}
+
+/** Control requests (pause, stop, interrupt) reach whichever worker holds the session. */
+export async function publishControl(sessionId: string, action: 'pause' | 'stop' | 'interrupt' | 'fence'): Promise<void> {
+  await redis().publish(controlChannel(), JSON.stringify({ session_id: sessionId, action }));
+}

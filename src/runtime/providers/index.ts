@@ -1,0 +1,140 @@
+/**
+ * Provider factory and the one place SDK failures become messages fit for a session's `error`
+ * field. Both official SDKs share the Stainless error hierarchy, so one mapping serves both.
+ */
+import * as AnthropicSDK from '@anthropic-ai/sdk';
+import * as OpenAISDK from 'openai';
+// These modules import the helpers below; the cycle is safe because nothing here runs at load time.
+import { AnthropicProvider } from './anthropic.js';
+import { OpenAIProvider } from './openai.js';
+import { ScriptedProvider } from './scripted.js';
+import { ModelProviderError, type ModelProvider, type ProviderConfig } from './types.js';
+
+export { AnthropicProvider, OpenAIProvider, ScriptedProvider };
+
+/** Knobs for the HTTP providers; tests lower them, production keeps the defaults. */
+export interface ProviderOptions {
+  /** SDK retries on 408/409/429/5xx and connection errors. Default 2. */
+  maxRetries?: number;
+  /** Per-request timeout in ms. Default 120 000. */
+  timeoutMs?: number;
+}
+
+export function createProvider(cfg: ProviderConfig, opts: ProviderOptions = {}): ModelProvider {
+  switch (cfg.provider) {
+    case 'anthropic':
+      return new AnthropicProvider(cfg, opts);
+    case 'openai':
+      return new OpenAIProvider(cfg, opts);
+    case 'scripted':
+      return new ScriptedProvider(cfg.script ?? null);
+    default:
+      throw new Error(`unknown model provider ${JSON.stringify((cfg as { provider: unknown }).provider)}`);
+  }
+}
+
+/** The error every provider rejects with on cancellation, whatever the SDK threw. */
+export function abortError(): Error {
+  const err = new Error('The model call was aborted');
+  err.name = 'AbortError';
+  return err;
+}
+
+export interface ErrorContext {
+  provider: 'anthropic' | 'openai';
+  model: string;
+  baseUrl: string;
+  apiKey?: string | null;
+  signal?: AbortSignal;
+  /** True once the HTTP response started streaming: later failures are broken streams. */
+  streamStarted: boolean;
+}
+
+const LABEL = { anthropic: 'Anthropic', openai: 'OpenAI' } as const;
+
+/** Maps anything a provider call threw to an AbortError or a ModelProviderError. */
+export function toProviderError(err: unknown, ctx: ErrorContext): Error {
+  if (ctx.signal?.aborted || isAbort(err)) return abortError();
+  if (err instanceof ModelProviderError) return redactError(err, ctx.apiKey);
+
+  const label = LABEL[ctx.provider];
+  const fail = (message: string, status: number | undefined, retryable: boolean) =>
+    new ModelProviderError(redact(message, ctx.apiKey), status, retryable);
+
+  if (isTimeout(err)) return fail(`${label} did not answer in time (${ctx.baseUrl})`, undefined, true);
+  if (isConnectionError(err)) {
+    return fail(`${label}: could not reach ${ctx.baseUrl}: ${causeMessage(err)}`, undefined, true);
+  }
+  if (isApiError(err) && typeof err.status === 'number') {
+    const status = err.status;
+    const msg = apiMessage(err);
+    if (status === 401 || status === 403) {
+      return fail(`${label} rejected the API key (HTTP ${status}): ${msg}. Check the agent's llm_api_key.`, status, false);
+    }
+    if (status === 404) {
+      return fail(
+        `${label} did not find model "${ctx.model}" (HTTP 404): ${msg}. Check the agent's llm_model and llm_base_url.`,
+        status,
+        false,
+      );
+    }
+    if (status === 429) return fail(`${label} rate limited the request (HTTP 429): ${msg}`, status, true);
+    if (status >= 500) return fail(`${label} server error (HTTP ${status}): ${msg}`, status, true);
+    return fail(`${label} rejected the request (HTTP ${status}): ${msg}`, status, status === 408 || status === 409);
+  }
+  const msg = isApiError(err) ? apiMessage(err) : errorMessage(err);
+  if (ctx.streamStarted) return fail(`${label} stream ended unexpectedly: ${msg}`, undefined, true);
+  return fail(`${label} request failed: ${msg}`, undefined, false);
+}
+
+/** Removes the key from text: providers echo (parts of) keys back, and messages end up in logs and the UI. */
+export function redact(text: string, apiKey?: string | null): string {
+  if (!apiKey || apiKey.length < 4) return text;
+  return text.split(apiKey).join('[redacted]');
+}
+
+function redactError(err: ModelProviderError, apiKey?: string | null): ModelProviderError {
+  const message = redact(err.message, apiKey);
+  return message === err.message ? err : new ModelProviderError(message, err.status, err.retryable);
+}
+
+type ApiErrorLike = Error & { status?: number; error?: unknown; apiMessage?: string | null };
+
+function isApiError(err: unknown): err is ApiErrorLike {
+  return err instanceof AnthropicSDK.APIError || err instanceof OpenAISDK.APIError;
+}
+
+function isAbort(err: unknown): boolean {
+  return (
+    err instanceof AnthropicSDK.APIUserAbortError ||
+    err instanceof OpenAISDK.APIUserAbortError ||
+    (err instanceof Error && err.name === 'AbortError')
+  );
+}
+
+function isTimeout(err: unknown): boolean {
+  return err instanceof AnthropicSDK.APIConnectionTimeoutError || err instanceof OpenAISDK.APIConnectionTimeoutError;
+}
+
+function isConnectionError(err: unknown): boolean {
+  return err instanceof AnthropicSDK.APIConnectionError || err instanceof OpenAISDK.APIConnectionError;
+}
+
+/** The provider's own words from the JSON error body, without the SDK's status/JSON prefix. */
+function apiMessage(err: ApiErrorLike): string {
+  const body = err.error as { message?: unknown; error?: { message?: unknown } } | undefined;
+  const msg = err.apiMessage ?? body?.error?.message ?? body?.message ?? err.message;
+  return String(msg).replace(/\.\s*$/, '');
+}
+
+function causeMessage(err: unknown): string {
+  const cause = (err as { cause?: unknown }).cause;
+  const inner = (cause as { cause?: unknown } | undefined)?.cause;
+  // undici wraps the socket error (ECONNREFUSED, ENOTFOUND) one level further down.
+  return errorMessage(inner ?? cause ?? err);
+}
+
+function errorMessage(err: unknown): string {
+  if (err instanceof Error) return err.message || ((err as { code?: string }).code ?? err.name);
+  return String(err);
+}

@@ -1,0 +1,72 @@
+/**
+ * Housekeeping that no single request owns, run by every worker process (all steps are safe to
+ * run concurrently, being compare-and-set or idempotent):
+ *  - idle sessions past TROUPE_IDLE_TIMEOUT_SECONDS are paused (container frozen);
+ *  - containers of this runtime instance whose sandbox is gone, stopped, or whose owning session
+ *    is terminal are removed;
+ *  - sessions left queued with no job (an api crash between commit and enqueue) are re-enqueued.
+ */
+import { config } from '../config.js';
+import { db } from '../db/knex.js';
+import type { Logger } from '../log.js';
+import { pauseSession } from '../services/sessions.js';
+import { enqueueActivation } from './queue.js';
+import { sandboxDriver } from './sandbox/index.js';
+
+export function startReaper(log: Logger): { stop(): void; sweep(): Promise<void> } {
+  let running = false;
+  const sweep = async () => {
+    if (running) return;
+    running = true;
+    try {
+      await pauseIdle(log);
+      await removeOrphans(log);
+      await requeueStranded();
+    } catch (err) {
+      log.warn({ err }, 'reaper sweep failed');
+    } finally {
+      running = false;
+    }
+  };
+  const timer = setInterval(sweep, config.reaperIntervalMs);
+  timer.unref();
+  return { stop: () => clearInterval(timer), sweep };
+}
+
+async function pauseIdle(log: Logger) {
+  const rows = await db('sessions')
+    .where({ status: 'idle' })
+    .andWhere('last_active_at', '<', db.raw(`now() - make_interval(secs => ?)`, [config.idleTimeoutSeconds]))
+    .limit(100);
+  for (const s of rows) {
+    await pauseSession(s, `idle for ${config.idleTimeoutSeconds}s`).then(
+      () => log.info({ session: s.id }, 'paused idle session'),
+      () => {}, // someone else changed it first
+    );
+  }
+}
+
+export async function removeOrphans(log: Logger) {
+  const containers = await sandboxDriver().list({ instance: config.instance });
+  if (!containers.length) return;
+  const ids = containers.map((c) => c.labels['troupe.sandbox']).filter(Boolean);
+  const sandboxes = await db('sandboxes as sb')
+    .leftJoin('sessions as s', 's.id', 'sb.owner_session_id')
+    .whereIn('sb.id', ids)
+    .select('sb.id', 'sb.state', 'sb.owner_session_id', 's.status as session_status');
+  const byId = new Map(sandboxes.map((r) => [r.id, r]));
+  for (const c of containers) {
+    const sb = byId.get(c.labels['troupe.sandbox']);
+    const dead = !sb || sb.state === 'stopped' || (sb.owner_session_id && (!sb.session_status || ['completed', 'stopped', 'failed'].includes(sb.session_status)));
+    if (dead) {
+      await sandboxDriver().remove(c.id).catch(() => {});
+      if (sb) await db('sandboxes').where({ id: sb.id }).update({ state: 'stopped', updated_at: db.fn.now() });
+      log.info({ container: c.id, sandbox: c.labels['troupe.sandbox'] }, 'removed orphaned container');
+    }
+  }
+}
+
+async function requeueStranded() {
+  const rows = await db('sessions').where({ status: 'queued' }).andWhere('updated_at', '<', db.raw("now() - interval '30 seconds'")).limit(100).select('id', 'activation');
+  for (const s of rows) await enqueueActivation(s.id, s.activation);
+}

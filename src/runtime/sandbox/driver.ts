@@ -1,0 +1,74 @@
+/**
+ * The one interface through which Troupe touches a container engine. Docker (dockerode) is the
+ * implementation that ships; another engine only has to implement this.
+ */
+export interface SandboxSpec {
+  /** Troupe sandbox id: becomes the container name `troupe-sbx-<id>` and a label. */
+  sandboxId: string;
+  projectId: string;
+  /** Session that owns the sandbox, when it has its own (label only). */
+  sessionId?: string;
+  image: string;
+  env?: Record<string, string>;
+  /** Memory limit in MiB. @defaultValue 512 */
+  memoryMb?: number;
+  /** CPU limit in cores. @defaultValue 1 */
+  cpus?: number;
+  /** Max processes. @defaultValue 256 */
+  pidsLimit?: number;
+  /** `none` (default) or `bridge`. */
+  network?: 'none' | 'bridge';
+  /** Extra labels. */
+  labels?: Record<string, string>;
+}
+
+export interface ContainerInfo {
+  id: string;
+  name: string;
+  /** Docker state: created | running | paused | exited | dead | removing | restarting */
+  state: string;
+  labels: Record<string, string>;
+}
+
+export interface ExecOptions {
+  /** Shell command, run as `sh -c <command>` in the workdir. */
+  command: string;
+  /** Kill the command after this many ms (exit code 124). */
+  timeoutMs?: number;
+  /** Aborting kills the command's process group inside the container. */
+  signal?: AbortSignal;
+  /** Called with each chunk of output as it arrives. */
+  onOutput?: (stream: 'stdout' | 'stderr', chunk: string) => void;
+  /** Identifies the run so it can be killed from anywhere (kill(containerId, runId)). */
+  runId?: string;
+  stdin?: string;
+  workdir?: string;
+}
+
+export interface ExecResult {
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+  timedOut: boolean;
+  aborted: boolean;
+}
+
+export interface SandboxDriver {
+  /** Creates and starts the container, or returns the existing one for this sandbox id. */
+  ensure(spec: SandboxSpec): Promise<ContainerInfo>;
+  /** Finds the container of a sandbox by label, whatever its state; null if none. */
+  find(sandboxId: string): Promise<ContainerInfo | null>;
+  /** Lists every container Troupe manages (by label), optionally only this runtime instance's. */
+  list(filter?: { instance?: string }): Promise<ContainerInfo[]>;
+  inspect(containerId: string): Promise<ContainerInfo | null>;
+  exec(containerId: string, opts: ExecOptions): Promise<ExecResult>;
+  /** Kills a running exec started with `runId` (its whole process group). */
+  kill(containerId: string, runId: string): Promise<void>;
+  pause(containerId: string): Promise<void>;
+  unpause(containerId: string): Promise<void>;
+  /** Stops and removes; no error when already gone. */
+  remove(containerId: string): Promise<void>;
+  writeFile(containerId: string, path: string, content: string | Buffer): Promise<void>;
+  readFile(containerId: string, path: string): Promise<Buffer>;
+  ping(): Promise<boolean>;
+}

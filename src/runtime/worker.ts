@@ -1,0 +1,75 @@
+/**
+ * A worker process's session side: the BullMQ worker that runs activations, the control
+ * subscriber that aborts them on pause/stop/interrupt, and the reaper. `startSessionWorker`
+ * returns a handle whose close() hands live sessions back to the queue before leaving.
+ */
+import crypto from 'node:crypto';
+import { Worker } from 'bullmq';
+import { config } from '../config.js';
+import { createRedis } from '../lib/redis.js';
+import { log as rootLog } from '../log.js';
+import { controlChannel } from '../realtime/bus.js';
+import { runActivation, type StopReason } from './actor.js';
+import { SESSION_QUEUE } from './queue.js';
+import { startReaper } from './reaper.js';
+import { sandboxDriver } from './sandbox/index.js';
+
+export interface SessionWorkerHandle {
+  workerId: string;
+  close(): Promise<void>;
+}
+
+export async function startSessionWorker(opts: { concurrency?: number; reaper?: boolean } = {}): Promise<SessionWorkerHandle> {
+  const workerId = `${config.instance}:${process.pid}:${crypto.randomBytes(3).toString('hex')}`;
+  const log = rootLog.child({ worker: workerId });
+  const live = new Map<string, AbortController>();
+  const driver = sandboxDriver();
+
+  const sub = createRedis({ name: 'troupe-control' });
+  await sub.subscribe(controlChannel());
+  sub.on('message', (_channel: string, raw: string) => {
+    try {
+      const { session_id, action } = JSON.parse(raw) as { session_id: string; action: StopReason };
+      live.get(session_id)?.abort(action);
+    } catch {
+      /* malformed control message: ignore */
+    }
+  });
+
+  const worker = new Worker(
+    SESSION_QUEUE,
+    async (job, _token, signal) => {
+      const sessionId = (job.data as { sessionId: string }).sessionId;
+      signal?.addEventListener('abort', () => live.get(sessionId)?.abort('stop'));
+      const outcome = await runActivation(sessionId, { driver, workerId, log, live });
+      log.debug({ session: sessionId, outcome }, 'activation ended');
+      return outcome;
+    },
+    {
+      connection: createRedis({ forBullmq: true, name: 'troupe-worker' }),
+      prefix: `${config.redisPrefix}:bull`,
+      concurrency: opts.concurrency ?? config.workerConcurrency,
+      // A dead worker's job is taken over once its lock expires.
+      lockDuration: config.jobLockMs,
+      stalledInterval: Math.max(1000, Math.floor(config.jobLockMs / 2)),
+      // Recovery after a crash is the normal path here, not an anomaly to give up on.
+      maxStalledCount: 1000,
+    },
+  );
+  worker.on('error', (err) => log.error({ err }, 'worker error'));
+  const reaper = opts.reaper === false ? null : startReaper(log);
+  log.info({ concurrency: opts.concurrency ?? config.workerConcurrency }, 'session worker started');
+
+  return {
+    workerId,
+    async close() {
+      reaper?.stop();
+      // Hand live sessions back first, so close() does not wait on long model calls or tools.
+      for (const ac of live.values()) ac.abort('shutdown');
+      const closing = worker.close();
+      const timeout = new Promise((r) => setTimeout(r, config.shutdownTimeoutMs));
+      await Promise.race([closing, timeout]);
+      await sub.quit().catch(() => sub.disconnect());
+    },
+  };
+}

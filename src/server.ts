@@ -1,0 +1,37 @@
+/**
+ * The api process: one HTTP server carrying the Koa REST API and SSE (and, from the realtime
+ * layer, Socket.IO and /ws). Stateless, so any number can run behind a load balancer.
+ */
+import http from 'node:http';
+import { createApp } from './http/app.js';
+import { config } from './config.js';
+
+export interface ApiServer {
+  server: http.Server;
+  url: string;
+  close(): Promise<void>;
+}
+
+export async function startApiServer(opts: { port?: number; host?: string } = {}): Promise<ApiServer> {
+  const app = createApp();
+  const server = http.createServer(app.callback());
+  // SSE streams and long-polls must not be cut by Node's default request timeout.
+  server.requestTimeout = 0;
+  server.keepAliveTimeout = 65_000;
+  const closers: Array<() => Promise<void>> = [];
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port ?? config.port, opts.host ?? config.host, () => resolve());
+  });
+  const addr = server.address();
+  const port = typeof addr === 'object' && addr ? addr.port : config.port;
+  return {
+    server,
+    url: `http://127.0.0.1:${port}`,
+    async close() {
+      for (const c of closers) await c().catch(() => {});
+      server.closeAllConnections?.();
+      await new Promise<void>((r) => server.close(() => r()));
+    },
+  };
+}

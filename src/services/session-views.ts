@@ -1,0 +1,94 @@
+/**
+ * One session row, three vocabularies. Seed 004 calls it a conversation and uses our status words
+ * as they are; seed 002 adds `state` (active for queued, running and idle); seed 001 speaks its
+ * own words (created for queued, active for running and idle).
+ */
+import { db } from '../db/knex.js';
+import type { SessionRow, SessionStatus } from '../db/session-store.js';
+
+export const state002 = (s: SessionStatus) => (['queued', 'running', 'idle'].includes(s) ? 'active' : s);
+export const status001 = (s: SessionStatus) => (s === 'queued' ? 'created' : s === 'running' || s === 'idle' ? 'active' : s);
+/** Seed 001 status words accepted by PATCH and ?status=, and the statuses they cover. */
+export const FROM_001: Record<string, SessionStatus[]> = {
+  created: ['queued'], active: ['running', 'idle'], paused: ['paused'], completed: ['completed'], failed: ['failed'], stopped: ['stopped'],
+};
+export const FROM_002: Record<string, SessionStatus[]> = {
+  active: ['queued', 'running', 'idle'], paused: ['paused'], completed: ['completed'], failed: ['failed'], stopped: ['stopped'],
+};
+
+/** Sessions with their sandbox's container id and their message count. */
+export function sessionQuery() {
+  return db('sessions as s')
+    .leftJoin('sandboxes as sb', 'sb.id', 's.sandbox_id')
+    .select(
+      's.*',
+      'sb.container_id',
+      db.raw(`(select count(*)::int from session_events e where e.session_id = s.id and e.event_type = 'message') as message_count`),
+    );
+}
+
+export async function withViewData(s: SessionRow): Promise<SessionRow> {
+  return (await sessionQuery().where('s.id', s.id).first()) ?? s;
+}
+
+export function conversationView(s: SessionRow) {
+  return {
+    id: s.id,
+    project_id: s.project_id,
+    agent_id: s.agent_id,
+    trigger_type: s.trigger_type,
+    task_id: s.task_id,
+    task_title: s.task_title,
+    status: s.status,
+    error: s.error,
+    iteration_count: s.iteration_count,
+    branch_name: s.branch_name,
+    pr_url: s.pr_url,
+    sandbox_id: s.sandbox_id,
+    container_id: s.container_id ?? null,
+    started_at: s.started_at,
+    finished_at: s.finished_at,
+    created_at: s.created_at,
+    updated_at: s.updated_at,
+  };
+}
+
+export function session002View(s: SessionRow) {
+  return {
+    id: s.id,
+    sandbox_id: s.sandbox_id,
+    agent_id: s.agent_id,
+    project_id: s.project_id,
+    state: state002(s.status),
+    status: s.status,
+    error: s.error,
+    metadata: s.metadata ?? {},
+    container_id: s.container_id ?? null,
+    created_at: s.created_at,
+    updated_at: s.updated_at,
+  };
+}
+
+export function session001View(s: SessionRow) {
+  return {
+    id: s.id,
+    agent_id: s.agent_id,
+    task_id: s.task_id,
+    project_id: s.project_id,
+    status: status001(s.status),
+    error: s.error,
+    prompt: s.prompt,
+    created_at: s.created_at,
+    last_active: s.last_active_at,
+    message_count: s.message_count ?? 0,
+    data: s.data ?? {},
+    container_id: s.container_id ?? null,
+  };
+}
+
+export function eventView(e: Record<string, any>) {
+  return {
+    id: e.id, session_id: e.session_id, event_index: e.event_index, event_type: e.event_type,
+    event_source: e.event_source, payload: e.payload, created_at: e.created_at,
+  };
+}

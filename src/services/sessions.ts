@@ -1,0 +1,176 @@
+/**
+ * The session actor's mailbox, seen from the API: create, message, pause, resume, stop,
+ * interrupt. Each is a compare-and-set on the session row (db/session-store.ts); illegal
+ * transitions are 409. Whoever holds the session is told through the control channel and stands
+ * down within a second; the container is frozen, thawed or removed here.
+ */
+import { db } from '../db/knex.js';
+import { ACTIVE, getSession, loadEvents, TERMINAL, writeSession, type EventRow, type SessionRow, type SessionStatus } from '../db/session-store.js';
+import { badRequest, conflict, HttpError, notFound } from '../http/errors.js';
+import { log } from '../log.js';
+import { publishControl } from '../realtime/bus.js';
+import { enqueueActivation } from '../runtime/queue.js';
+import { sandboxDriver } from '../runtime/sandbox/index.js';
+import { isUuid, type Membership } from './access.js';
+import { requireAgent, type AgentRow } from './agents.js';
+import { insertSandbox, type SandboxInput, type SandboxRow } from './sandboxes.js';
+import { pendingToolUses } from '../runtime/context.js';
+
+export interface CreateSessionInput {
+  agentRef: string;
+  message?: string | null;
+  prompt?: string | null;
+  triggerType?: 'api' | 'chat' | 'task_assigned' | 'pair';
+  taskId?: string | null;
+  taskTitle?: string | null;
+  metadata?: Record<string, unknown>;
+  data?: Record<string, unknown>;
+  /** Work in this existing sandbox instead of a new one of its own. */
+  sandbox?: SandboxRow;
+  sandboxInput?: SandboxInput;
+  chatSessionId?: string;
+}
+
+export async function createSession(m: Membership, input: CreateSessionInput): Promise<SessionRow> {
+  const agent = await requireAgent(m.projectId, input.agentRef).catch(() => {
+    throw badRequest(`Unknown agent "${input.agentRef}" in this project`);
+  });
+  if (agent.kind === 'external') {
+    throw badRequest(`Agent "${agent.handle}" is external: it drives itself with its API key; sessions run hosted agents`);
+  }
+  const first = input.message ?? input.prompt ?? null;
+  const id = await db.transaction(async (tx) => {
+    const sessionId = (await tx.raw('select gen_random_uuid() as id')).rows[0].id as string;
+    // Without a shared sandbox the session gets one of its own, removed when the session stops.
+    const sb = input.sandbox ?? (await insertSandbox(tx, m.projectId, agent, input.sandboxInput ?? {}, sessionId));
+    await tx('sessions').insert({
+      id: sessionId, project_id: m.projectId, agent_id: agent.id, sandbox_id: sb.id,
+      created_by_member_id: m.memberId, trigger_type: input.triggerType ?? 'api',
+      task_id: input.taskId ?? null, task_title: input.taskTitle ?? null, chat_session_id: input.chatSessionId ?? null,
+      status: 'queued', prompt: input.prompt ?? null,
+      metadata: JSON.stringify(input.metadata ?? {}), data: JSON.stringify(input.data ?? {}),
+    });
+    return sessionId;
+  });
+  // A new session starts queued when it has something to do, idle otherwise.
+  const created = { event_type: 'status' as const, event_source: 'system' as const, payload: { status: 'queued', previous_status: null, reason: 'created' } };
+  const res = first ? await writeSession(id, [created, userMessage(first)]) : await writeSession(id, [], { to: 'idle', reason: 'created' });
+  if (!res) throw new Error('session vanished right after creation');
+  if (res.session.status === 'queued') await enqueueActivation(id, res.session.activation);
+  return res.session;
+}
+
+export function userMessage(text: string, extra: Record<string, unknown> = {}) {
+  return { event_type: 'message' as const, event_source: 'user' as const, payload: { role: 'user', message: text, ...extra } };
+}
+
+export async function requireSession(projectIds: string[], id: string): Promise<SessionRow> {
+  const s = isUuid(id) ? await db('sessions').where({ id }).whereIn('project_id', projectIds).first() : null;
+  if (!s) throw notFound('Session');
+  return s;
+}
+
+const illegal = (action: string, s: { status: string }) =>
+  conflict(`Cannot ${action} a session that is ${s.status}`);
+
+async function ownSandbox(s: SessionRow): Promise<SandboxRow | undefined> {
+  const sb = await db('sandboxes').where({ id: s.sandbox_id }).first();
+  return sb && sb.owner_session_id === s.id ? sb : undefined;
+}
+
+/** Freezes the container (if the session has its own) and frees the worker slot. */
+export async function pauseSession(s: SessionRow, reason = 'paused by request'): Promise<SessionRow> {
+  const res = await writeSession(s.id, [], { from: ['queued', 'running', 'idle'], to: 'paused', bumpActivation: true, reason });
+  if (!res) throw illegal('pause', (await getSession(s.id)) ?? s);
+  await publishControl(s.id, 'pause');
+  const sb = await ownSandbox(res.session);
+  if (sb?.container_id) {
+    await sandboxDriver().pause(sb.container_id).catch((err) => log.warn({ err, session: s.id }, 'docker pause failed'));
+    await db('sandboxes').where({ id: sb.id }).update({ state: 'paused', updated_at: db.fn.now() });
+  }
+  return res.session;
+}
+
+export async function resumeSession(s: SessionRow): Promise<SessionRow> {
+  const res = await writeSession(s.id, [], { from: ['paused'], to: 'queued', bumpActivation: true, reason: 'resumed' });
+  if (!res) throw illegal('resume', (await getSession(s.id)) ?? s);
+  const sb = await ownSandbox(res.session);
+  if (sb?.container_id) {
+    await sandboxDriver().unpause(sb.container_id).catch((err) => log.warn({ err, session: s.id }, 'docker unpause failed'));
+    await db('sandboxes').where({ id: sb.id }).update({ state: 'active', updated_at: db.fn.now() });
+  }
+  await enqueueActivation(s.id, res.session.activation);
+  return res.session;
+}
+
+/** Final: aborts whatever runs, removes the session's own container. */
+export async function stopSession(s: SessionRow, reason = 'stopped by request', to: SessionStatus = 'stopped'): Promise<SessionRow> {
+  const res = await writeSession(s.id, [], { from: ACTIVE, to, bumpActivation: true, reason });
+  if (!res) throw illegal(to === 'completed' ? 'complete' : 'stop', (await getSession(s.id)) ?? s);
+  await publishControl(s.id, 'stop');
+  const sb = await ownSandbox(res.session);
+  if (sb) {
+    if (sb.container_id) await sandboxDriver().remove(sb.container_id).catch((err) => log.warn({ err, session: s.id }, 'container removal failed'));
+    await db('sandboxes').where({ id: sb.id }).update({ state: 'stopped', updated_at: db.fn.now() });
+  }
+  return res.session;
+}
+
+/** Aborts the current model call or tool, keeps the sandbox; the session becomes idle. */
+export async function interruptSession(s: SessionRow): Promise<SessionRow> {
+  const current = (await getSession(s.id))!;
+  if (current.status === 'idle') return current;
+  const res = await writeSession(s.id, [], { from: ['queued', 'running'], to: 'idle', bumpActivation: true, reason: 'interrupted' });
+  if (!res) throw illegal('interrupt', (await getSession(s.id)) ?? s);
+  await publishControl(s.id, 'interrupt');
+  // The worker is fenced off now; close any tool call it left open so the history stays valid.
+  const pending = pendingToolUses(await loadEvents(s.id));
+  if (pending.length) {
+    await writeSession(s.id, pending.map((p) => ({
+      event_type: 'tool_result' as const, event_source: 'environment' as const,
+      payload: { tool_use_id: p.id, name: p.name, content: 'Interrupted by the user before the tool finished.', is_error: true, interrupted: true },
+    })));
+  }
+  return (await getSession(s.id))!;
+}
+
+export async function sendMessage(s: SessionRow, text: string, extra: Record<string, unknown> = {}): Promise<{ session: SessionRow; event: EventRow }> {
+  const res = await writeSession(s.id, [userMessage(text, extra)], { from: ACTIVE, wakeIfIdle: true });
+  if (!res) {
+    const cur = (await getSession(s.id)) ?? s;
+    throw conflict(`Cannot send a message to a session that is ${cur.status}`);
+  }
+  if (res.previousStatus === 'idle' && res.session.status === 'queued') await enqueueActivation(s.id, res.session.activation);
+  return { session: res.session, event: res.events[0] };
+}
+
+/** Waits until the session is done with what it was given (not queued or running any more). */
+export async function waitForRest(sessionId: string, timeoutMs: number): Promise<SessionRow> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const s = (await getSession(sessionId))!;
+    if (!['queued', 'running'].includes(s.status)) return s;
+    if (Date.now() > deadline) throw new HttpError(504, `The agent did not answer within ${Math.round(timeoutMs / 1000)}s; use ?wait=false and the stream`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+export async function stopSessionsOfAgent(agentId: string, reason: string): Promise<number> {
+  const rows = await db('sessions').where({ agent_id: agentId }).whereIn('status', ACTIVE).select('*');
+  let n = 0;
+  for (const s of rows) {
+    try {
+      await stopSession(s, reason);
+      n++;
+    } catch (err) {
+      if (!(err instanceof HttpError)) throw err;
+    }
+  }
+  return n;
+}
+
+export function isTerminal(status: SessionStatus): boolean {
+  return TERMINAL.includes(status);
+}
+
+export type { AgentRow };

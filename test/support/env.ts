@@ -1,0 +1,7 @@
+// Loaded by mocha before any test file: the suite uses its own database and Redis key prefix so
+// it never touches a developer's data, and quiet logs unless TROUPE_LOG_LEVEL is set.
+process.env.DATABASE_URL = process.env.TEST_DATABASE_URL ?? 'postgres://troupe:troupe@127.0.0.1:5432/troupe_test';
+process.env.TROUPE_REDIS_PREFIX ??= 'troupe-test';
+process.env.TROUPE_LOG_LEVEL ??= 'silent';
+process.env.TROUPE_DEFAULT_IMAGE ??= 'troupe-sandbox-minimal:latest';
+process.env.TROUPE_INSTANCE ??= 'test';

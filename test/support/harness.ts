@@ -1,0 +1,116 @@
+/**
+ * Test helpers: a real api server on a random port, a real session worker, and a small HTTP
+ * client. Each test makes its own users and project, so tests never see each other's data.
+ */
+import crypto from 'node:crypto';
+import { startApiServer, type ApiServer } from '../../src/server.js';
+import { signUserToken } from '../../src/http/auth.js';
+import { db } from '../../src/db/knex.js';
+
+let api: ApiServer | undefined;
+export async function apiServer(): Promise<ApiServer> {
+  api ??= await startApiServer({ port: 0, host: '127.0.0.1' });
+  return api;
+}
+
+let worker: { close(): Promise<void> } | undefined;
+/** The in-process session worker (reaper off: tests sweep explicitly). */
+export async function sessionWorker(): Promise<void> {
+  if (worker) return;
+  const { startSessionWorker } = await import('../../src/runtime/worker.js');
+  worker = await startSessionWorker({ concurrency: 20, reaper: false });
+}
+
+export interface Res<T = any> {
+  status: number;
+  body: T;
+  headers: Headers;
+}
+
+export async function call<T = any>(
+  method: string,
+  path: string,
+  opts: { token?: string; body?: unknown; raw?: string; headers?: Record<string, string> } = {},
+): Promise<Res<T>> {
+  const { url } = await apiServer();
+  const headers: Record<string, string> = { ...opts.headers };
+  if (opts.token) headers.authorization = `Bearer ${opts.token}`;
+  let body: string | undefined;
+  if (opts.raw !== undefined) {
+    body = opts.raw;
+    headers['content-type'] ??= 'application/json';
+  } else if (opts.body !== undefined) {
+    body = JSON.stringify(opts.body);
+    headers['content-type'] = 'application/json';
+  }
+  const res = await fetch(url + path, { method, headers, body });
+  const text = await res.text();
+  let parsed: unknown = text;
+  try {
+    parsed = text ? JSON.parse(text) : undefined;
+  } catch {
+    /* not JSON */
+  }
+  return { status: res.status, body: parsed as T, headers: res.headers };
+}
+
+export const uniq = (p = 'u') => `${p}-${crypto.randomBytes(4).toString('hex')}`;
+
+export async function newUser(name = uniq('user')): Promise<{ id: string; token: string }> {
+  return { id: name, token: await signUserToken(name) };
+}
+
+/** A user who owns a fresh project. */
+export async function newProject(): Promise<{ owner: { id: string; token: string }; projectId: string }> {
+  const owner = await newUser();
+  const res = await call('POST', '/api/v1/projects', { token: owner.token, body: { name: uniq('project') } });
+  if (res.status !== 201) throw new Error(`project create failed: ${res.status} ${JSON.stringify(res.body)}`);
+  return { owner, projectId: res.body.id };
+}
+
+export async function addMember(projectId: string, ownerToken: string, role: string) {
+  const u = await newUser();
+  const r = await call('POST', `/api/v1/projects/${projectId}/members`, { token: ownerToken, body: { user_id: u.id, role } });
+  if (r.status !== 201) throw new Error(`add member failed: ${r.status} ${JSON.stringify(r.body)}`);
+  return u;
+}
+
+export async function newAgent(projectId: string, token: string, body: Record<string, unknown> = {}) {
+  const r = await call('POST', `/api/v1/projects/${projectId}/agents`, {
+    token, body: { name: uniq('agent'), llm_provider: 'scripted', sandbox: { image: 'troupe-sandbox-minimal:latest' }, ...body },
+  });
+  if (r.status !== 201) throw new Error(`agent create failed: ${r.status} ${JSON.stringify(r.body)}`);
+  return r.body;
+}
+
+/** Counts rows of every table a bad request could touch: equal before and after = nothing changed. */
+export async function snapshotCounts(): Promise<Record<string, number>> {
+  const tables = ['projects', 'project_members', 'agents', 'agent_api_keys', 'agent_mcp_servers', 'agent_skills', 'agent_types', 'sandboxes', 'sessions', 'session_events'];
+  const out: Record<string, number> = {};
+  for (const t of tables) out[t] = Number((await db(t).count<{ count: string }[]>('* as count'))[0].count);
+  const upd = await db.raw(`select coalesce(max(updated_at), 'epoch') as m from (select updated_at from agents union all select updated_at from agent_skills union all select updated_at from agent_mcp_servers union all select updated_at from sessions) x`);
+  out.last_update = new Date(upd.rows[0].m).getTime();
+  return out;
+}
+
+export async function waitFor<T>(what: string, fn: () => Promise<T | undefined | null | false>, timeoutMs = 20_000, everyMs = 100): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v) return v;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+export async function shutdownHarness(): Promise<void> {
+  await worker?.close();
+  worker = undefined;
+  await api?.close();
+  api = undefined;
+}
