@@ -18,6 +18,7 @@ import { unseal } from '../lib/secrets.js';
 import { activeSessions, modelCalls, sessionActivations, toolCalls } from '../lib/metrics.js';
 import type { Logger } from '../log.js';
 import { publishLive } from '../realtime/bus.js';
+import { key, redis } from '../lib/redis.js';
 import { ensureContainer } from '../services/sandboxes.js';
 import { readState } from './context.js';
 import { createProvider } from './providers/index.js';
@@ -55,8 +56,9 @@ export async function runActivation(sessionId: string, deps: ActorDeps): Promise
   sessionActivations.inc();
   activeSessions.inc();
   const log = deps.log.child({ session: sessionId, activation });
+  const dockerSettled = { current: Promise.resolve() };
   try {
-    return await drive(claimed.session, activation, ac.signal, deps, log);
+    return await drive(claimed.session, activation, ac.signal, deps, log, dockerSettled);
   } catch (err) {
     if (ac.signal.aborted) {
       if (ac.signal.reason === 'shutdown') return handBack(sessionId, activation, log);
@@ -72,6 +74,10 @@ export async function runActivation(sessionId: string, deps: ActorDeps): Promise
   } finally {
     if (deps.live.get(sessionId) === ac) deps.live.delete(sessionId);
     activeSessions.dec();
+    // An exec still starting when the container freezes wedges Docker: wait for it (bounded).
+    await Promise.race([dockerSettled.current, new Promise((r) => setTimeout(r, 2000))]);
+    // Tells a pausing api that this activation touches the container no more (see pauseSession).
+    await redis().set(key('released', sessionId), String(activation), 'EX', 300).catch(() => {});
   }
 }
 
@@ -86,7 +92,10 @@ async function handBack(sessionId: string, activation: number, log: Logger): Pro
   return 'handed-back';
 }
 
-async function drive(session: SessionRow, activation: number, signal: AbortSignal, deps: ActorDeps, log: Logger): Promise<ActivationOutcome> {
+async function drive(
+  session: SessionRow, activation: number, signal: AbortSignal, deps: ActorDeps, log: Logger,
+  dockerSettled: { current: Promise<void> },
+): Promise<ActivationOutcome> {
   const agent = await db('agents').where({ id: session.agent_id }).first();
   const type = agent.agent_type_id ? await db('agent_types').where({ id: agent.agent_type_id }).first() : null;
   const sandbox = await db('sandboxes').where({ id: session.sandbox_id }).first();
@@ -121,15 +130,25 @@ async function drive(session: SessionRow, activation: number, signal: AbortSigna
 
     if (state.pending.length) {
       for (const call of state.pending) {
-        const started = Date.now();
-        const outcome = await runTool(call.name, call.input, {
-          driver: deps.driver, containerId, signal, runId: call.id,
+        const t0 = Date.now();
+        // Stand down the moment we are told to, even if Docker is slow to kill the process (a
+        // frozen container cannot run the kill); whoever resumes the session cleans up the run.
+        let started = () => {};
+        const toolRun = runTool(call.name, call.input, {
+          driver: deps.driver, containerId, signal: killSignal(signal), runId: call.id, onStart: () => started(),
           maxTimeoutMs: Math.max(1000, Math.min(config.toolTimeoutSeconds * 1000, deadline - Date.now())),
           onOutput: (stream, chunk) => void publishLive({
             type: 'tool_output_delta', session_id: session.id, project_id: session.project_id, tool_use_id: call.id, stream, chunk,
           }).catch(() => {}),
         });
-        toolCalls.observe({ tool: call.name }, (Date.now() - started) / 1000);
+        // Docker is "settled" for this tool once its process is running or the tool is over;
+        // standing down waits for that (see runActivation's finally).
+        dockerSettled.current = new Promise<void>((res) => {
+          started = res;
+          toolRun.then(() => res(), () => res());
+        });
+        const outcome = await untilAborted(signal, toolRun);
+        toolCalls.observe({ tool: call.name }, (Date.now() - t0) / 1000);
         if (signal.aborted) throw new Fenced();
         const result: NewEvent = {
           event_type: 'tool_result', event_source: 'environment',
@@ -179,6 +198,27 @@ async function drive(session: SessionRow, activation: number, signal: AbortSigna
     );
     log.debug({ turn, tools: answer.toolCalls.length }, 'model turn recorded');
   }
+}
+
+/**
+ * The signal that kills a running tool process. Not on pause: the container is about to be frozen
+ * and an exec into a frozen container blocks Docker's lock on it; resume ends the frozen run.
+ */
+function killSignal(signal: AbortSignal): AbortSignal {
+  const ac = new AbortController();
+  signal.addEventListener('abort', () => {
+    if (signal.reason !== 'pause') ac.abort(signal.reason);
+  }, { once: true });
+  return ac.signal;
+}
+
+function untilAborted<T>(signal: AbortSignal, work: Promise<T>): Promise<T> {
+  if (signal.aborted) return Promise.reject(new Fenced());
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(new Fenced());
+    signal.addEventListener('abort', onAbort, { once: true });
+    work.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
 }
 
 async function callModel(provider: ModelProvider, req: Parameters<ModelProvider['call']>[0], name: string) {

@@ -61,6 +61,7 @@ export interface ToolContext {
   maxTimeoutMs: number;
   onOutput: (stream: 'stdout' | 'stderr', chunk: string) => void;
   runId: string;
+  onStart?: () => void;
 }
 
 export interface ToolOutcome {
@@ -79,7 +80,7 @@ export async function runTool(name: string, input: Record<string, unknown>, ctx:
       if (typeof input.command !== 'string' || !input.command) return { content: 'bash needs a "command" string', is_error: true };
       const asked = typeof input.timeout_seconds === 'number' ? input.timeout_seconds * 1000 : ctx.maxTimeoutMs;
       const r = await ctx.driver.exec(ctx.containerId, {
-        command: input.command, timeoutMs: Math.min(asked, ctx.maxTimeoutMs), signal: ctx.signal, onOutput: ctx.onOutput, runId: ctx.runId,
+        command: input.command, timeoutMs: Math.min(asked, ctx.maxTimeoutMs), signal: ctx.signal, onOutput: ctx.onOutput, runId: ctx.runId, onStart: ctx.onStart,
       });
       const parts = [r.stdout, r.stderr ? `[stderr]\n${r.stderr}` : ''].filter(Boolean).join('\n');
       const note = r.timedOut ? `\n[killed: timed out]` : r.aborted ? `\n[killed: interrupted]` : '';

@@ -9,6 +9,7 @@ import { ACTIVE, getSession, loadEvents, TERMINAL, writeSession, type EventRow, 
 import { badRequest, conflict, HttpError, notFound } from '../http/errors.js';
 import { log } from '../log.js';
 import { publishControl } from '../realtime/bus.js';
+import { key, redis } from '../lib/redis.js';
 import { enqueueActivation } from '../runtime/queue.js';
 import { sandboxDriver } from '../runtime/sandbox/index.js';
 import { isUuid, type Membership } from './access.js';
@@ -85,10 +86,22 @@ export async function pauseSession(s: SessionRow, reason = 'paused by request'):
   await publishControl(s.id, 'pause');
   const sb = await ownSandbox(res.session);
   if (sb?.container_id) {
+    // Let the worker stand down before freezing: Docker (20.10) wedges a container whose exec
+    // starts while it is frozen. Bounded, so a dead worker cannot hold the pause up.
+    if (res.previousStatus === 'running') await waitReleased(s.id, res.session.activation - 1, 2500);
     await sandboxDriver().pause(sb.container_id).catch((err) => log.warn({ err, session: s.id }, 'docker pause failed'));
     await db('sandboxes').where({ id: sb.id }).update({ state: 'paused', updated_at: db.fn.now() });
   }
   return res.session;
+}
+
+async function waitReleased(sessionId: string, activation: number, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const v = await redis().get(key('released', sessionId));
+    if (v !== null && Number(v) >= activation) return;
+    await new Promise((r) => setTimeout(r, 10));
+  }
 }
 
 export async function resumeSession(s: SessionRow): Promise<SessionRow> {
@@ -98,6 +111,9 @@ export async function resumeSession(s: SessionRow): Promise<SessionRow> {
   if (sb?.container_id) {
     await sandboxDriver().unpause(sb.container_id).catch((err) => log.warn({ err, session: s.id }, 'docker unpause failed'));
     await db('sandboxes').where({ id: sb.id }).update({ state: 'active', updated_at: db.fn.now() });
+    // A tool call frozen mid-run is run again from the start by the next activation: end the old run.
+    const pending = pendingToolUses(await loadEvents(s.id));
+    await Promise.all(pending.map((p) => sandboxDriver().kill(sb.container_id, p.id).catch(() => {})));
   }
   await enqueueActivation(s.id, res.session.activation);
   return res.session;

@@ -4,6 +4,13 @@ import { shutdownHarness } from './harness.js';
 export const mochaHooks = {
   async afterAll() {
     await shutdownHarness();
+    // Remove the containers this suite's sessions made (instance label "test").
+    const { sandboxDriver } = await import('../../src/runtime/sandbox/index.js');
+    const driver = sandboxDriver();
+    for (const c of await driver.list({ instance: process.env.TROUPE_INSTANCE })) {
+      if (c.state === 'paused') await driver.unpause(c.id).catch(() => {});
+      await driver.remove(c.id).catch(() => {});
+    }
     const { closeQueue } = await import('../../src/runtime/queue.js');
     await closeQueue();
     const { closeRedis } = await import('../../src/lib/redis.js');

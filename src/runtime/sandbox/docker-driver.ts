@@ -165,6 +165,7 @@ export class DockerSandboxDriver implements SandboxDriver {
       Tty: false,
     });
     const stream = (await exec.start({ hijack: hasStdin, stdin: hasStdin, Tty: false })) as Duplex;
+    opts.onStart?.();
 
     const out = new Collector('stdout', opts.onOutput);
     const err = new Collector('stderr', opts.onOutput);

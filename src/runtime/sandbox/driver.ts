@@ -43,6 +43,8 @@ export interface ExecOptions {
   runId?: string;
   stdin?: string;
   workdir?: string;
+  /** Called once the process is running in the container (the engine has finished starting it). */
+  onStart?: () => void;
 }
 
 export interface ExecResult {
