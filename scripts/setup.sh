@@ -61,6 +61,10 @@ if [ -z "${DATABASE_URL:-}" ] || [ "${DATABASE_URL}" = "$DEFAULT_DB_URL" ]; then
     step "creating database role troupe"
     psql_admin "CREATE ROLE troupe LOGIN PASSWORD 'troupe' CREATEDB" >/dev/null
   fi
+  if [ "$MODE" = "--test" ] && [ -z "${TEST_DATABASE_URL:-}" ]; then
+    # Every test run starts from an empty, freshly migrated database.
+    psql_admin "DROP DATABASE IF EXISTS troupe_test WITH (FORCE)" >/dev/null
+  fi
   for db in troupe $( [ "$MODE" = "--test" ] && echo troupe_test ); do
     if [ "$(psql_admin "SELECT 1 FROM pg_database WHERE datname='$db'")" != "1" ]; then
       step "creating database $db"

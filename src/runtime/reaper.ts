@@ -13,13 +13,13 @@ import { pauseSession } from '../services/sessions.js';
 import { enqueueActivation } from './queue.js';
 import { sandboxDriver } from './sandbox/index.js';
 
-export function startReaper(log: Logger): { stop(): void; sweep(): Promise<void> } {
+export function startReaper(log: Logger): { stop(): void; sweep(opts?: { idleTimeoutSeconds?: number }): Promise<void> } {
   let running = false;
-  const sweep = async () => {
+  const sweep = async (opts: { idleTimeoutSeconds?: number } = {}) => {
     if (running) return;
     running = true;
     try {
-      await pauseIdle(log);
+      await pauseIdle(log, opts.idleTimeoutSeconds ?? config.idleTimeoutSeconds);
       await removeOrphans(log);
       await requeueStranded();
     } catch (err) {
@@ -28,20 +28,21 @@ export function startReaper(log: Logger): { stop(): void; sweep(): Promise<void>
       running = false;
     }
   };
-  const timer = setInterval(sweep, config.reaperIntervalMs);
+  const timer = setInterval(() => void sweep(), config.reaperIntervalMs);
   timer.unref();
   return { stop: () => clearInterval(timer), sweep };
 }
 
-async function pauseIdle(log: Logger) {
+async function pauseIdle(log: Logger, idleTimeoutSeconds: number) {
   const rows = await db('sessions')
     .where({ status: 'idle' })
-    .andWhere('last_active_at', '<', db.raw(`now() - make_interval(secs => ?)`, [config.idleTimeoutSeconds]))
-    .limit(100);
+    .andWhere('last_active_at', '<', db.raw(`now() - make_interval(secs => ?)`, [idleTimeoutSeconds]))
+    .orderBy('last_active_at', 'desc')
+    .limit(500);
   for (const s of rows) {
-    await pauseSession(s, `idle for ${config.idleTimeoutSeconds}s`).then(
+    await pauseSession(s, `idle for ${idleTimeoutSeconds}s`).then(
       () => log.info({ session: s.id }, 'paused idle session'),
-      () => {}, // someone else changed it first
+      (err) => log.debug({ err, session: s.id }, 'idle pause skipped'), // usually: someone changed it first
     );
   }
 }
