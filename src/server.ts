@@ -5,6 +5,8 @@
 import http from 'node:http';
 import { createApp } from './http/app.js';
 import { config } from './config.js';
+import { attachSocketIO } from './realtime/socketio.js';
+import { closeSubscriber } from './realtime/subscriber.js';
 
 export interface ApiServer {
   server: http.Server;
@@ -19,6 +21,8 @@ export async function startApiServer(opts: { port?: number; host?: string } = {}
   server.requestTimeout = 0;
   server.keepAliveTimeout = 65_000;
   const closers: Array<() => Promise<void>> = [];
+  const sio = attachSocketIO(server);
+  closers.push(() => sio.close(), () => closeSubscriber());
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(opts.port ?? config.port, opts.host ?? config.host, () => resolve());
@@ -31,7 +35,7 @@ export async function startApiServer(opts: { port?: number; host?: string } = {}
     async close() {
       for (const c of closers) await c().catch(() => {});
       server.closeAllConnections?.();
-      await new Promise<void>((r) => server.close(() => r()));
+      await new Promise<void>((r) => (server.listening ? server.close(() => r()) : r()));
     },
   };
 }

@@ -41,6 +41,8 @@ export interface WriteOptions {
   /** New status; a `status` event is appended for it. */
   to?: SessionStatus;
   reason?: string;
+  /** Extra fields for the status event's payload. */
+  statusExtra?: Record<string, unknown>;
   /** Bump the fencing token, so whoever was driving the session can no longer write. */
   bumpActivation?: boolean;
   /** Extra columns to set on the session row. */
@@ -77,7 +79,7 @@ export async function writeSession(sessionId: string, events: NewEvent[], opts: 
       all.push({
         event_type: 'status',
         event_source: 'system',
-        payload: { status: opts.to, previous_status: s.status, ...(opts.reason ? { reason: opts.reason } : {}) },
+        payload: { status: opts.to, previous_status: s.status, ...(opts.reason ? { reason: opts.reason } : {}), ...opts.statusExtra },
       });
       patch.status = opts.to;
       if (TERMINAL.includes(opts.to)) patch.finished_at = tx.fn.now();

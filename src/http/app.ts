@@ -87,7 +87,8 @@ export function createApp(): Koa {
 function mount(router: Router, route: CompiledRoute): void {
   router[route.method](route.path, async (ctx) => {
     ctx.state.routePath = route.path;
-    const principal = route.auth === 'none' ? (undefined as never) : await authenticateToken(bearerToken(ctx.get('authorization')));
+    const token = bearerToken(ctx.get('authorization')) ?? (route.tokenFromQuery && typeof ctx.query.access_token === 'string' ? ctx.query.access_token : null);
+    const principal = route.auth === 'none' ? (undefined as never) : await authenticateToken(token);
     if (route.body && ['post', 'patch', 'put'].includes(route.method) && ctx.request.length && !ctx.is('json')) {
       throw new HttpError(415, 'Expected Content-Type: application/json');
     }

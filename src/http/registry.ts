@@ -29,6 +29,8 @@ export interface RouteDef<B = any, Q = any> {
   response?: JsonSchema;
   /** True for routes that honour the Idempotency-Key header. */
   idempotent?: boolean;
+  /** Also accept the token as ?access_token= (EventSource in browsers cannot set headers). */
+  tokenFromQuery?: boolean;
   /** Streaming routes write ctx.body themselves and return undefined. */
   stream?: boolean;
   handler: (ctx: Koa.Context, input: RouteInput<B, Q>) => Promise<unknown>;

@@ -10,11 +10,16 @@
 import { key, redis } from '../lib/redis.js';
 import type { EventRow } from '../db/session-store.js';
 
-export type BusMessage =
-  | { type: 'event'; session_id: string; project_id: string; event: EventRow }
-  | { type: 'text_delta'; session_id: string; project_id: string; turn: number; delta: string }
-  | { type: 'tool_use_start'; session_id: string; project_id: string; tool_use_id: string; name: string; input: unknown }
-  | { type: 'tool_output_delta'; session_id: string; project_id: string; tool_use_id: string; stream: 'stdout' | 'stderr'; chunk: string };
+/** Live messages carry (activation, seq), increasing within a session, so replays can be deduplicated. */
+interface LiveOrder {
+  activation: number;
+  seq: number;
+}
+export type LiveMessage =
+  | ({ type: 'text_delta'; session_id: string; project_id: string; turn: number; delta: string } & LiveOrder)
+  | ({ type: 'tool_use_start'; session_id: string; project_id: string; tool_use_id: string; name: string; input: unknown } & LiveOrder)
+  | ({ type: 'tool_output_delta'; session_id: string; project_id: string; tool_use_id: string; stream: 'stdout' | 'stderr'; chunk: string } & LiveOrder);
+export type BusMessage = { type: 'event'; session_id: string; project_id: string; event: EventRow } | LiveMessage;
 
 export const sessionChannel = (id: string) => key('session', id);
 export const projectChannel = (id: string) => key('project', id);
@@ -35,7 +40,7 @@ export async function publishEvents(events: EventRow[]): Promise<void> {
 }
 
 /** Live only: published and buffered, never stored as rows. */
-export async function publishLive(msg: Exclude<BusMessage, { type: 'event' }>): Promise<void> {
+export async function publishLive(msg: LiveMessage): Promise<void> {
   const json = JSON.stringify(msg);
   const buf = deltaBufferKey(msg.session_id);
   await redis().pipeline().rpush(buf, json).expire(buf, 3600).publish(sessionChannel(msg.session_id), json).exec();

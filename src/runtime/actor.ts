@@ -111,6 +111,8 @@ async function drive(
   const tools = BUILTIN_TOOLS.filter((t) => !allowed || allowed.includes(t.name));
   const skills = await db('agent_skills').where({ agent_id: agent.id, is_enabled: true });
   const deadline = new Date(session.started_at ?? Date.now()).getTime() + agent.timeout_minutes * 60_000;
+  let seq = 0;
+  const order = () => ({ activation, seq: ++seq });
 
   const write = async (events: NewEvent[], opts: Parameters<typeof writeSession>[2] = {}) => {
     const res = await writeSession(session.id, events, { ...opts, activation, from: ['running'] });
@@ -138,7 +140,7 @@ async function drive(
           driver: deps.driver, containerId, signal: killSignal(signal), runId: call.id, onStart: () => started(),
           maxTimeoutMs: Math.max(1000, Math.min(config.toolTimeoutSeconds * 1000, deadline - Date.now())),
           onOutput: (stream, chunk) => void publishLive({
-            type: 'tool_output_delta', session_id: session.id, project_id: session.project_id, tool_use_id: call.id, stream, chunk,
+            ...order(), type: 'tool_output_delta', session_id: session.id, project_id: session.project_id, tool_use_id: call.id, stream, chunk,
           }).catch(() => {}),
         });
         // Docker is "settled" for this tool once its process is running or the tool is over;
@@ -183,11 +185,11 @@ async function drive(
       tools,
       signal,
       turnIndex: turn,
-      onTextDelta: (delta) => void publishLive({ type: 'text_delta', session_id: session.id, project_id: session.project_id, turn, delta }).catch(() => {}),
+      onTextDelta: (delta) => void publishLive({ ...order(), type: 'text_delta', session_id: session.id, project_id: session.project_id, turn, delta }).catch(() => {}),
     }, agent.llm_provider);
     if (signal.aborted) throw new Fenced();
     for (const c of answer.toolCalls) {
-      await publishLive({ type: 'tool_use_start', session_id: session.id, project_id: session.project_id, tool_use_id: c.id, name: c.name, input: c.input }).catch(() => {});
+      await publishLive({ ...order(), type: 'tool_use_start', session_id: session.id, project_id: session.project_id, tool_use_id: c.id, name: c.name, input: c.input }).catch(() => {});
     }
     await write(
       [

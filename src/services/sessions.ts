@@ -54,8 +54,12 @@ export async function createSession(m: Membership, input: CreateSessionInput): P
     return sessionId;
   });
   // A new session starts queued when it has something to do, idle otherwise.
-  const created = { event_type: 'status' as const, event_source: 'system' as const, payload: { status: 'queued', previous_status: null, reason: 'created' } };
-  const res = first ? await writeSession(id, [created, userMessage(first)]) : await writeSession(id, [], { to: 'idle', reason: 'created' });
+  // The first status event says who and why, for agent:conversation:started.
+  const origin = { agent_id: agent.id, trigger_type: input.triggerType ?? 'api' };
+  const created = { event_type: 'status' as const, event_source: 'system' as const, payload: { status: 'queued', previous_status: null, reason: 'created', ...origin } };
+  const res = first
+    ? await writeSession(id, [created, userMessage(first)])
+    : await writeSession(id, [], { to: 'idle', reason: 'created', statusExtra: origin });
   if (!res) throw new Error('session vanished right after creation');
   if (res.session.status === 'queued') await enqueueActivation(id, res.session.activation);
   return res.session;

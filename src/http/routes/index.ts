@@ -6,3 +6,4 @@ import './agents.js';
 import './conversations.js';
 import './sandboxes.js';
 import './sessions-001.js';
+import './stream.js';

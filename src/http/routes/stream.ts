@@ -1,0 +1,30 @@
+/** GET /api/v1/sessions/:sid/stream — the per-session SSE stream (see realtime/sse.ts). */
+import { SseWriter } from '../../realtime/sse-writer.js';
+import { defineRoute } from '../registry.js';
+import { obj } from '../schema.js';
+import { badRequest } from '../errors.js';
+import { projectIdsOf } from '../../services/access.js';
+import { requireSession } from '../../services/sessions.js';
+import { streamSession } from '../../realtime/sse.js';
+
+export const streamQuery = obj({
+  last_event_id: { type: 'integer', minimum: -1, description: 'Same as the Last-Event-ID header, for clients that cannot set it' },
+  access_token: { type: 'string', maxLength: 4000, description: 'The bearer token, for clients that cannot set headers' },
+});
+
+defineRoute({
+  method: 'get', path: '/api/v1/sessions/:sid/stream', tag: 'Sessions (002)', stream: true, tokenFromQuery: true,
+  summary: 'Server-sent events of one session: durable events (with id = event_index) and live deltas; resumable with Last-Event-ID',
+  query: streamQuery,
+  handler: async (ctx, { principal, params, query }) => {
+    const s = await requireSession(await projectIdsOf(principal), params.sid);
+    const header = ctx.get('last-event-id');
+    if (header && !/^-?\d+$/.test(header)) throw badRequest('Last-Event-ID must be an event_index (an integer)');
+    const after = header ? Number(header) : (query.last_event_id ?? -1);
+    ctx.state.quietLog = true;
+    // From here on the raw response is ours; Koa must not touch it (and never compresses it).
+    ctx.respond = false;
+    await streamSession(new SseWriter(ctx.res), s.id, after);
+    return undefined;
+  },
+});

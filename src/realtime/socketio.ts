@@ -1,0 +1,150 @@
+/**
+ * Socket.IO for dashboards (seed 004). Clients authenticate in the handshake (`auth: {token}`),
+ * then `subscribe` to a project room (every conversation event of the project) or a
+ * conversation's own room (its events plus its live deltas); membership is checked on each.
+ *
+ * Bus messages reach each api process through its own Redis subscription and are emitted to its
+ * local sockets only (`io.local`), so nothing is delivered twice however many replicas run. The
+ * Redis Streams adapter carries what the app emits directly (e.g. agent:chat:reply) across
+ * replicas, and survives Redis reconnects.
+ */
+import type http from 'node:http';
+import { Server, type Socket } from 'socket.io';
+import { createAdapter } from '@socket.io/redis-streams-adapter';
+import { config } from '../config.js';
+import { db } from '../db/knex.js';
+import type { EventRow } from '../db/session-store.js';
+import { authenticateToken, bearerToken, type Principal } from '../http/auth.js';
+import { compileBody } from '../http/schema.js';
+import { createRedis } from '../lib/redis.js';
+import { isUuid, membershipOf } from '../services/access.js';
+import { projectChannel, sessionChannel, type BusMessage } from './bus.js';
+import { listen } from './subscriber.js';
+
+const subscribeSchema = {
+  oneOf: [
+    { type: 'object', properties: { project_id: { type: 'string', format: 'uuid' } }, required: ['project_id'], additionalProperties: false },
+    { type: 'object', properties: { conversation_id: { type: 'string', format: 'uuid' } }, required: ['conversation_id'], additionalProperties: false },
+  ],
+};
+const validSubscribe = compileBody(subscribeSchema);
+
+type Ack = (reply: { ok: true } | { error: string }) => void;
+
+/** The seed 004 events of one durable event. */
+export function dashboardEvents(e: EventRow): Array<[string, Record<string, unknown>]> {
+  const out: Array<[string, Record<string, unknown>]> = [];
+  const p = e.payload as Record<string, any>;
+  if (e.event_type === 'status' && p.reason === 'created') {
+    out.push(['agent:conversation:started', { conversation_id: e.session_id, agent_id: p.agent_id, trigger_type: p.trigger_type }]);
+  }
+  out.push(['agent:conversation:event', { event_type: e.event_type, conversation_id: e.session_id, event_source: e.event_source, event_index: e.event_index, payload: e.payload }]);
+  if (e.event_type === 'status') out.push(['agent:conversation:status', { conversation_id: e.session_id, status: p.status }]);
+  return out;
+}
+
+export function attachSocketIO(server: http.Server): { io: Server; close(): Promise<void> } {
+  const adapterRedis = createRedis({ forBullmq: true, name: 'troupe-socketio' });
+  const io = new Server(server, {
+    adapter: createAdapter(adapterRedis, { streamName: `${config.redisPrefix}:socket.io` }),
+    cors: { origin: true, credentials: true },
+  });
+
+  io.use(async (socket, next) => {
+    try {
+      const token = (socket.handshake.auth as { token?: string })?.token ?? bearerToken(socket.handshake.headers.authorization);
+      socket.data.principal = await authenticateToken(token ?? null);
+      next();
+    } catch (err) {
+      next(new Error((err as Error).message));
+    }
+  });
+
+  // One bus listener per room per process, however many local sockets are in the room.
+  const feeds = new Map<string, { refs: number; stop: Promise<() => void> }>();
+  const retain = (room: string, channel: string, onMsg: (m: BusMessage) => void) => {
+    const f = feeds.get(room);
+    if (f) f.refs++;
+    else feeds.set(room, { refs: 1, stop: listen(channel, onMsg) });
+    return feeds.get(room)!.stop;
+  };
+  const release = (room: string) => {
+    const f = feeds.get(room);
+    if (!f || --f.refs > 0) return;
+    feeds.delete(room);
+    void f.stop.then((stop) => stop());
+  };
+
+  const projectFeed = (projectId: string) => (m: BusMessage) => {
+    if (m.type !== 'event') return;
+    for (const [name, data] of dashboardEvents(m.event)) io.local.to(`project:${projectId}`).emit(name, data);
+  };
+  const conversationFeed = (sessionId: string, projectId: string) => (m: BusMessage) => {
+    const room = io.local.to(`conversation:${sessionId}`);
+    if (m.type === 'event') {
+      // Sockets also in the project room get these from the project feed.
+      for (const [name, data] of dashboardEvents(m.event)) room.except(`project:${projectId}`).emit(name, data);
+    } else {
+      const { project_id: _p, session_id, ...rest } = m;
+      room.emit('agent:conversation:delta', { conversation_id: session_id, ...rest });
+    }
+  };
+
+  io.on('connection', (socket: Socket) => {
+    const principal = socket.data.principal as Principal;
+    const joined = new Set<string>();
+
+    socket.on('subscribe', async (arg: unknown, ack?: Ack) => {
+      const reply: Ack = typeof ack === 'function' ? ack : () => {};
+      try {
+        if (!validSubscribe(arg)) return reply({ error: 'Expected {project_id} or {conversation_id} (a uuid)' });
+        const a = arg as { project_id?: string; conversation_id?: string };
+        if (a.project_id) {
+          if (!(await membershipOf(principal, a.project_id))) return reply({ error: 'Project not found' });
+          const room = `project:${a.project_id}`;
+          if (!joined.has(room)) {
+            await retain(room, projectChannel(a.project_id), projectFeed(a.project_id));
+            joined.add(room);
+            await socket.join(room);
+          }
+          return reply({ ok: true });
+        }
+        const s = isUuid(a.conversation_id) ? await db('sessions').where({ id: a.conversation_id }).first('id', 'project_id') : null;
+        if (!s || !(await membershipOf(principal, s.project_id))) return reply({ error: 'Conversation not found' });
+        const room = `conversation:${s.id}`;
+        if (!joined.has(room)) {
+          await retain(room, sessionChannel(s.id), conversationFeed(s.id, s.project_id));
+          joined.add(room);
+          await socket.join(room);
+        }
+        return reply({ ok: true });
+      } catch {
+        return reply({ error: 'Subscription failed; try again' });
+      }
+    });
+
+    socket.on('unsubscribe', async (arg: unknown, ack?: Ack) => {
+      const a = (arg ?? {}) as { project_id?: string; conversation_id?: string };
+      const room = a.project_id ? `project:${a.project_id}` : `conversation:${a.conversation_id}`;
+      if (joined.delete(room)) {
+        await socket.leave(room);
+        release(room);
+      }
+      if (typeof ack === 'function') ack({ ok: true });
+    });
+
+    socket.on('disconnect', () => {
+      for (const room of joined) release(room);
+      joined.clear();
+    });
+  });
+
+  return {
+    io,
+    async close() {
+      io.disconnectSockets(true);
+      await new Promise<void>((r) => io.close(() => r()));
+      adapterRedis.disconnect();
+    },
+  };
+}

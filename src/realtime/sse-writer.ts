@@ -1,0 +1,51 @@
+/**
+ * Server-sent events framing over a raw Node response. (better-sse was tried first: it takes the
+ * request's 'close' event as the client leaving, which Node 20 emits as soon as Koa has read the
+ * request, so streams died at random. The framing itself is a few lines: data is one-line JSON.)
+ */
+import type http from 'node:http';
+
+export class SseWriter {
+  private open = true;
+  private readonly closeHandlers: Array<() => void> = [];
+
+  constructor(private readonly res: http.ServerResponse, headers: Record<string, string> = {}, retryMs = 2000) {
+    res.socket?.setNoDelay(true);
+    res.writeHead(200, {
+      'Content-Type': 'text/event-stream; charset=utf-8',
+      'Cache-Control': 'no-cache, no-transform',
+      Connection: 'keep-alive',
+      'X-Accel-Buffering': 'no',
+      ...headers,
+    });
+    res.write(`retry: ${retryMs}\n\n`);
+    // The response's 'close' is the client (or we) ending the stream.
+    res.once('close', () => this.closed());
+  }
+
+  get isOpen(): boolean {
+    return this.open;
+  }
+
+  send(event: string, data: unknown, id?: string | number): void {
+    if (!this.open) return;
+    this.res.write(`${id !== undefined ? `id: ${id}\n` : ''}event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+  }
+
+  onClose(fn: () => void): void {
+    if (!this.open) fn();
+    else this.closeHandlers.push(fn);
+  }
+
+  end(): void {
+    if (!this.open) return;
+    this.res.end();
+    this.closed();
+  }
+
+  private closed() {
+    if (!this.open) return;
+    this.open = false;
+    for (const fn of this.closeHandlers.splice(0)) fn();
+  }
+}

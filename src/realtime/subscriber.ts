@@ -1,0 +1,65 @@
+/**
+ * One Redis subscriber connection per api process, shared by all its streaming clients.
+ * Channels are subscribed while at least one local listener wants them (reference counted), so
+ * a process only receives traffic for the sessions and projects its own clients watch.
+ */
+import type { Redis } from 'ioredis';
+import { createRedis } from '../lib/redis.js';
+import type { BusMessage } from './bus.js';
+
+type Listener = (msg: BusMessage) => void;
+
+let sub: Redis | undefined;
+const listeners = new Map<string, Set<Listener>>();
+const subscribed = new Map<string, Promise<unknown>>();
+
+function connection(): Redis {
+  if (sub) return sub;
+  sub = createRedis({ name: 'troupe-subscriber' });
+  sub.on('message', (channel: string, raw: string) => {
+    const set = listeners.get(channel);
+    if (!set?.size) return;
+    let msg: BusMessage;
+    try {
+      msg = JSON.parse(raw) as BusMessage;
+    } catch {
+      return;
+    }
+    for (const l of [...set]) {
+      try {
+        l(msg);
+      } catch {
+        /* one client's failure must not starve the others */
+      }
+    }
+  });
+  // ioredis re-subscribes after a reconnect by itself (autoResubscribe).
+  return sub;
+}
+
+/** Resolves once Redis has confirmed the subscription, so nothing published after is missed. */
+export async function listen(channel: string, listener: Listener): Promise<() => void> {
+  let set = listeners.get(channel);
+  const first = !set;
+  if (!set) listeners.set(channel, (set = new Set()));
+  set.add(listener);
+  if (first) subscribed.set(channel, connection().subscribe(channel));
+  await subscribed.get(channel);
+  let done = false;
+  return () => {
+    if (done) return;
+    done = true;
+    set!.delete(listener);
+    if (set!.size === 0 && listeners.get(channel) === set) {
+      listeners.delete(channel);
+      subscribed.delete(channel);
+      void sub?.unsubscribe(channel).catch(() => {});
+    }
+  };
+}
+
+export async function closeSubscriber(): Promise<void> {
+  listeners.clear();
+  if (sub) await sub.quit().catch(() => sub?.disconnect());
+  sub = undefined;
+}
