@@ -7,6 +7,7 @@ import { createApp } from './http/app.js';
 import { config } from './config.js';
 import { attachSocketIO } from './realtime/socketio.js';
 import { closeSubscriber } from './realtime/subscriber.js';
+import './features.js';
 
 export interface ApiServer {
   server: http.Server;

@@ -9,6 +9,7 @@
  */
 import { db, type Tx } from './knex.js';
 import { publishEvents } from '../realtime/bus.js';
+import { runSessionHooks } from '../services/session-hooks.js';
 
 export type SessionStatus = 'queued' | 'running' | 'idle' | 'paused' | 'completed' | 'stopped' | 'failed';
 export const TERMINAL: SessionStatus[] = ['completed', 'stopped', 'failed'];
@@ -100,7 +101,10 @@ export async function writeSession(sessionId: string, events: NewEvent[], opts: 
     if (opts.also) await opts.also(tx, updated);
     return { session: updated as SessionRow, events: rows.sort((a, b) => a.event_index - b.event_index), previousStatus: s.status };
   });
-  if (result?.events.length) await publishEvents(result.events).catch(() => {});
+  if (result?.events.length) {
+    await publishEvents(result.events).catch(() => {});
+    await runSessionHooks(result.session, result.events);
+  }
   return result;
 }
 

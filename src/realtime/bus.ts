@@ -19,7 +19,9 @@ export type LiveMessage =
   | ({ type: 'text_delta'; session_id: string; project_id: string; turn: number; delta: string } & LiveOrder)
   | ({ type: 'tool_use_start'; session_id: string; project_id: string; tool_use_id: string; name: string; input: unknown } & LiveOrder)
   | ({ type: 'tool_output_delta'; session_id: string; project_id: string; tool_use_id: string; stream: 'stdout' | 'stderr'; chunk: string } & LiveOrder);
-export type BusMessage = { type: 'event'; session_id: string; project_id: string; event: EventRow } | LiveMessage;
+/** A named Socket.IO event for a project's dashboards (e.g. agent:chat:reply). */
+export type DashboardMessage = { type: 'dashboard'; project_id: string; name: string; data: Record<string, unknown>; session_id?: undefined };
+export type BusMessage = { type: 'event'; session_id: string; project_id: string; event: EventRow } | LiveMessage | DashboardMessage;
 
 export const sessionChannel = (id: string) => key('session', id);
 export const projectChannel = (id: string) => key('project', id);
@@ -44,6 +46,12 @@ export async function publishLive(msg: LiveMessage): Promise<void> {
   const json = JSON.stringify(msg);
   const buf = deltaBufferKey(msg.session_id);
   await redis().pipeline().rpush(buf, json).expire(buf, 3600).publish(sessionChannel(msg.session_id), json).exec();
+}
+
+/** Emits `name` with `data` to the project's Socket.IO room on every api replica. */
+export async function publishDashboard(projectId: string, name: string, data: Record<string, unknown>): Promise<void> {
+  const msg: DashboardMessage = { type: 'dashboard', project_id: projectId, name, data };
+  await redis().publish(projectChannel(projectId), JSON.stringify(msg));
 }
 
 export async function bufferedDeltas(sessionId: string): Promise<BusMessage[]> {

@@ -76,6 +76,10 @@ export function attachSocketIO(server: http.Server): { io: Server; close(): Prom
   };
 
   const projectFeed = (projectId: string) => (m: BusMessage) => {
+    if (m.type === 'dashboard') {
+      io.local.to(`project:${projectId}`).emit(m.name, m.data);
+      return;
+    }
     if (m.type !== 'event') return;
     for (const [name, data] of dashboardEvents(m.event)) io.local.to(`project:${projectId}`).emit(name, data);
   };
@@ -84,7 +88,7 @@ export function attachSocketIO(server: http.Server): { io: Server; close(): Prom
     if (m.type === 'event') {
       // Sockets also in the project room get these from the project feed.
       for (const [name, data] of dashboardEvents(m.event)) room.except(`project:${projectId}`).emit(name, data);
-    } else {
+    } else if (m.type !== 'dashboard') {
       const { project_id: _p, session_id, ...rest } = m;
       room.emit('agent:conversation:delta', { conversation_id: session_id, ...rest });
     }

@@ -75,6 +75,7 @@ export async function streamSession(sse: SseWriter, sessionId: string, afterInde
   };
   const handle = async (m: BusMessage) => {
     if (ended) return;
+    if (m.type === 'dashboard') return;
     if (m.type !== 'event') return emitLive(m);
     if (m.event.event_index > sent + 1) for (const e of await loadEvents(sessionId, { after: sent })) emitDurable(e);
     emitDurable(m.event);
@@ -88,7 +89,7 @@ export async function streamSession(sse: SseWriter, sessionId: string, afterInde
   sse.onClose(end);
 
   for (const e of await loadEvents(sessionId, { after: afterIndex })) emitDurable(e);
-  if (!ended) for (const d of await bufferedDeltas(sessionId)) if (d.type !== 'event') emitLive(d);
+  if (!ended) for (const d of await bufferedDeltas(sessionId)) if (d.type !== 'event' && d.type !== 'dashboard') emitLive(d);
   const backlog = held;
   held = null;
   chain = chain.then(async () => {

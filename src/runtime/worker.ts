@@ -13,6 +13,7 @@ import { runActivation, type StopReason } from './actor.js';
 import { SESSION_QUEUE } from './queue.js';
 import { startReaper } from './reaper.js';
 import { sandboxDriver } from './sandbox/index.js';
+import '../features.js';
 
 export interface SessionWorkerHandle {
   workerId: string;
