@@ -40,6 +40,13 @@ export interface Config {
   /** User ids (JWT `sub`) allowed on admin surfaces: /debug/events, /admin/queues. */
   adminUsers: string[];
   shutdownTimeoutMs: number;
+  /** Webhook delivery: attempts, first retry delay (doubling), request timeout. */
+  webhookAttempts: number;
+  webhookBackoffMs: number;
+  webhookTimeoutMs: number;
+  /** How long GET /api/v1/updates can look back. */
+  updatesRetentionHours: number;
+  pairingCodeTtlSeconds: number;
 }
 
 type Env = Record<string, string | undefined>;
@@ -125,6 +132,11 @@ export function loadConfig(env: Env = process.env): Config {
     reaperIntervalMs: int('TROUPE_REAPER_INTERVAL_MS', 10_000, 100),
     adminUsers: (env.TROUPE_ADMIN_USERS || 'admin').split(',').map((s) => s.trim()).filter(Boolean),
     shutdownTimeoutMs: int('TROUPE_SHUTDOWN_TIMEOUT_MS', 10_000, 0),
+    webhookAttempts: int('TROUPE_WEBHOOK_ATTEMPTS', 8, 1, 50),
+    webhookBackoffMs: int('TROUPE_WEBHOOK_BACKOFF_MS', 2000, 10),
+    webhookTimeoutMs: int('TROUPE_WEBHOOK_TIMEOUT_MS', 10_000, 100),
+    updatesRetentionHours: int('TROUPE_UPDATES_RETENTION_HOURS', 168, 1),
+    pairingCodeTtlSeconds: int('TROUPE_PAIRING_CODE_TTL_SECONDS', 600, 5),
   };
   if (problems.length) {
     throw new ConfigError(`Invalid configuration:\n  - ${problems.join('\n  - ')}\nSee the configuration table in README.md.`);

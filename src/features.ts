@@ -1,3 +1,3 @@
 // Features built on sessions register their session hooks when imported. Both the api
 // (server.ts) and the worker (runtime/worker.ts) import this, since either may write events.
-export {};
+import './services/tasks.js';

@@ -6,6 +6,7 @@ import http from 'node:http';
 import { createApp } from './http/app.js';
 import { config } from './config.js';
 import { attachSocketIO } from './realtime/socketio.js';
+import { attachAgentWebSocket } from './realtime/agent-ws.js';
 import { closeSubscriber } from './realtime/subscriber.js';
 import './features.js';
 
@@ -22,8 +23,9 @@ export async function startApiServer(opts: { port?: number; host?: string } = {}
   server.requestTimeout = 0;
   server.keepAliveTimeout = 65_000;
   const closers: Array<() => Promise<void>> = [];
+  const agentWs = attachAgentWebSocket(server);
   const sio = attachSocketIO(server);
-  closers.push(() => sio.close(), () => closeSubscriber());
+  closers.push(async () => agentWs.close(), () => sio.close(), () => closeSubscriber());
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(opts.port ?? config.port, opts.host ?? config.host, () => resolve());

@@ -48,6 +48,8 @@ export function attachSocketIO(server: http.Server): { io: Server; close(): Prom
   const io = new Server(server, {
     adapter: createAdapter(adapterRedis, { streamName: `${config.redisPrefix}:socket.io` }),
     cors: { origin: true, credentials: true },
+    // /ws upgrades belong to the agent WebSocket; engine.io must not destroy them.
+    destroyUpgrade: false,
   });
 
   io.use(async (socket, next) => {

@@ -8,15 +8,24 @@ import { createRedis } from '../lib/redis.js';
 import type { BusMessage } from './bus.js';
 
 type Listener = (msg: BusMessage) => void;
+type RawListener = (raw: string) => void;
 
 let sub: Redis | undefined;
 const listeners = new Map<string, Set<Listener>>();
+const rawListeners = new Map<string, Set<RawListener>>();
 const subscribed = new Map<string, Promise<unknown>>();
 
 function connection(): Redis {
   if (sub) return sub;
   sub = createRedis({ name: 'troupe-subscriber' });
   sub.on('message', (channel: string, raw: string) => {
+    for (const l of [...(rawListeners.get(channel) ?? [])]) {
+      try {
+        l(raw);
+      } catch {
+        /* isolate clients */
+      }
+    }
     const set = listeners.get(channel);
     if (!set?.size) return;
     let msg: BusMessage;
@@ -43,15 +52,35 @@ export async function listen(channel: string, listener: Listener): Promise<() =>
   const first = !set;
   if (!set) listeners.set(channel, (set = new Set()));
   set.add(listener);
-  if (first) subscribed.set(channel, connection().subscribe(channel));
+  if (first && !subscribed.has(channel)) subscribed.set(channel, connection().subscribe(channel));
   await subscribed.get(channel);
   let done = false;
   return () => {
     if (done) return;
     done = true;
     set!.delete(listener);
-    if (set!.size === 0 && listeners.get(channel) === set) {
+    if (set!.size === 0 && listeners.get(channel) === set && !rawListeners.get(channel)?.size) {
       listeners.delete(channel);
+      subscribed.delete(channel);
+      void sub?.unsubscribe(channel).catch(() => {});
+    }
+  };
+}
+
+/** Like listen(), for channels whose messages are not bus messages (agent hub, debug). */
+export async function listenRaw(channel: string, listener: RawListener): Promise<() => void> {
+  let set = rawListeners.get(channel);
+  if (!set) rawListeners.set(channel, (set = new Set()));
+  set.add(listener);
+  if (!subscribed.has(channel)) subscribed.set(channel, connection().subscribe(channel));
+  await subscribed.get(channel);
+  let done = false;
+  return () => {
+    if (done) return;
+    done = true;
+    set!.delete(listener);
+    if (set!.size === 0 && !listeners.get(channel)?.size) {
+      rawListeners.delete(channel);
       subscribed.delete(channel);
       void sub?.unsubscribe(channel).catch(() => {});
     }
@@ -60,6 +89,8 @@ export async function listen(channel: string, listener: Listener): Promise<() =>
 
 export async function closeSubscriber(): Promise<void> {
   listeners.clear();
+  rawListeners.clear();
+  subscribed.clear();
   if (sub) await sub.quit().catch(() => sub?.disconnect());
   sub = undefined;
 }

@@ -25,6 +25,9 @@ import { createProvider } from './providers/index.js';
 import { ModelProviderError, type ModelProvider, type ToolDefinition } from './providers/types.js';
 import type { SandboxDriver } from './sandbox/driver.js';
 import { BUILTIN_TOOLS, runTool } from './tools.js';
+import { runTaskTool, TASK_TOOLS } from '../services/tasks.js';
+
+const TASK_TOOL_NAMES = new Set(TASK_TOOLS.map((t) => t.name));
 
 export type StopReason = 'pause' | 'stop' | 'interrupt' | 'fence' | 'shutdown';
 
@@ -108,7 +111,11 @@ async function drive(
     script: agent.script,
   });
   const allowed: string[] | null = Array.isArray(type?.tools) && type.tools.length ? type.tools : null;
-  const tools = BUILTIN_TOOLS.filter((t) => !allowed || allowed.includes(t.name));
+  const tools = [
+    ...BUILTIN_TOOLS.filter((t) => !allowed || allowed.includes(t.name)),
+    // A session working a task gets tools to talk to the requester and report status.
+    ...(session.trigger_type === 'task_assigned' ? TASK_TOOLS : []),
+  ];
   const skills = await db('agent_skills').where({ agent_id: agent.id, is_enabled: true });
   const deadline = new Date(session.started_at ?? Date.now()).getTime() + agent.timeout_minutes * 60_000;
   let seq = 0;
@@ -136,7 +143,7 @@ async function drive(
         // Stand down the moment we are told to, even if Docker is slow to kill the process (a
         // frozen container cannot run the kill); whoever resumes the session cleans up the run.
         let started = () => {};
-        const toolRun = runTool(call.name, call.input, {
+        const toolRun = TASK_TOOL_NAMES.has(call.name) ? runTaskTool(session, call.id, call.name, call.input) : runTool(call.name, call.input, {
           driver: deps.driver, containerId, signal: killSignal(signal), runId: call.id, onStart: () => started(),
           maxTimeoutMs: Math.max(1000, Math.min(config.toolTimeoutSeconds * 1000, deadline - Date.now())),
           onOutput: (stream, chunk) => void publishLive({

@@ -11,6 +11,7 @@ import { db } from '../db/knex.js';
 import type { Logger } from '../log.js';
 import { pauseSession } from '../services/sessions.js';
 import { enqueueActivation } from './queue.js';
+import { pruneAgentEvents } from '../services/hub.js';
 import { sandboxDriver } from './sandbox/index.js';
 
 export function startReaper(log: Logger): { stop(): void; sweep(opts?: { idleTimeoutSeconds?: number }): Promise<void> } {
@@ -22,6 +23,7 @@ export function startReaper(log: Logger): { stop(): void; sweep(opts?: { idleTim
       await pauseIdle(log, opts.idleTimeoutSeconds ?? config.idleTimeoutSeconds);
       await removeOrphans(log);
       await requeueStranded();
+      await pruneAgentEvents(config.updatesRetentionHours);
     } catch (err) {
       log.warn({ err }, 'reaper sweep failed');
     } finally {

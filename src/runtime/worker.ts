@@ -12,6 +12,7 @@ import { controlChannel } from '../realtime/bus.js';
 import { runActivation, type StopReason } from './actor.js';
 import { SESSION_QUEUE } from './queue.js';
 import { startReaper } from './reaper.js';
+import { startWebhookWorker } from './webhooks.js';
 import { sandboxDriver } from './sandbox/index.js';
 import '../features.js';
 
@@ -59,6 +60,7 @@ export async function startSessionWorker(opts: { concurrency?: number; reaper?: 
   );
   worker.on('error', (err) => log.error({ err }, 'worker error'));
   const reaper = opts.reaper === false ? null : startReaper(log);
+  const webhooks = startWebhookWorker(log);
   log.info({ concurrency: opts.concurrency ?? config.workerConcurrency }, 'session worker started');
 
   return {
@@ -69,7 +71,7 @@ export async function startSessionWorker(opts: { concurrency?: number; reaper?: 
       for (const ac of live.values()) ac.abort('shutdown');
       const closing = worker.close();
       const timeout = new Promise((r) => setTimeout(r, config.shutdownTimeoutMs));
-      await Promise.race([closing, timeout]);
+      await Promise.race([Promise.all([closing, webhooks.close()]), timeout]);
       await sub.quit().catch(() => sub.disconnect());
     },
   };

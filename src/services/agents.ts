@@ -2,6 +2,7 @@
  * Agents (seed 004) and their API keys. An agent is also a project member (member_type 'agent').
  * Anywhere an agent is referenced, its id or its handle is accepted.
  */
+import crypto from 'node:crypto';
 import { db, type Db } from '../db/knex.js';
 import type { Principal } from '../http/auth.js';
 import { badRequest, conflict, notFound } from '../http/errors.js';
@@ -47,6 +48,27 @@ function toColumns(input: Record<string, any>): Record<string, unknown> {
   if ('script' in input) cols.script = input.script === null ? null : JSON.stringify(input.script);
   if ('llm_api_key' in input) cols.llm_api_key_sealed = input.llm_api_key ? seal(input.llm_api_key) : null;
   return cols;
+}
+
+/** Rotates the agent's webhook signing secret; the response is the only time it is shown. */
+export async function rotateWebhookSecret(principal: Principal, projectId: string, ref: string) {
+  await requireProject(principal, projectId, 'write');
+  const a = await requireAgent(projectId, ref);
+  const secret = `whsec_${crypto.randomBytes(24).toString('base64url')}`;
+  await db('agents').where({ id: a.id }).update({ webhook_secret_sealed: seal(secret), updated_at: db.fn.now() });
+  return { secret, header: 'X-Troupe-Signature', scheme: 'sha256=HMAC_SHA256(secret, "<X-Troupe-Timestamp>.<raw body>")' };
+}
+
+export async function listWebhookDeliveries(principal: Principal, projectId: string, ref: string, limit: number, offset: number) {
+  await requireProject(principal, projectId, 'read');
+  const a = await requireAgent(projectId, ref);
+  const rows = await db('webhook_deliveries').where({ agent_id: a.id }).orderBy('created_at', 'desc').limit(limit).offset(offset);
+  return {
+    deliveries: rows.map((r) => ({
+      id: r.id, agent_event_id: String(r.agent_event_id), event_type: r.event_type, url: r.url, attempt: r.attempt,
+      status_code: r.status_code, error: r.error, duration_ms: r.duration_ms, succeeded: r.succeeded, created_at: r.created_at,
+    })),
+  };
 }
 
 function checkProvider(a: { llm_provider?: string; llm_base_url?: string | null }) {
@@ -139,6 +161,7 @@ export function serializeAgent(a: AgentRow, types: Map<string, AgentRow>) {
     llm_model: a.llm_model,
     llm_base_url: a.llm_base_url,
     has_llm_api_key: Boolean(a.llm_api_key_sealed),
+    has_webhook_secret: Boolean(a.webhook_secret_sealed),
     system_prompt: a.system_prompt,
     can_clone_repos: a.can_clone_repos,
     can_create_prs: a.can_create_prs,

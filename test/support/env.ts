@@ -5,3 +5,5 @@ process.env.TROUPE_REDIS_PREFIX ??= 'troupe-test';
 process.env.TROUPE_LOG_LEVEL ??= 'silent';
 process.env.TROUPE_DEFAULT_IMAGE ??= 'troupe-sandbox-minimal:latest';
 process.env.TROUPE_INSTANCE ??= 'test';
+process.env.TROUPE_WEBHOOK_BACKOFF_MS ??= '100';
+process.env.TROUPE_ADMIN_USERS ??= 'test-admin';

@@ -11,6 +11,8 @@ export const mochaHooks = {
       if (c.state === 'paused') await driver.unpause(c.id).catch(() => {});
       await driver.remove(c.id).catch(() => {});
     }
+    const { closeWebhookQueue } = await import('../../src/runtime/webhooks.js');
+    await closeWebhookQueue();
     const { closeQueue } = await import('../../src/runtime/queue.js');
     await closeQueue();
     const { closeRedis } = await import('../../src/lib/redis.js');

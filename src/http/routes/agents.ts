@@ -1,6 +1,6 @@
 /** Seed 004 agent management: agents, API keys, MCP servers, skills, agent types. */
 import { defineRoute } from '../registry.js';
-import { nonEmpty, obj } from '../schema.js';
+import { nonEmpty, obj, pagination } from '../schema.js';
 import * as agents from '../../services/agents.js';
 import * as extras from '../../services/agent-extras.js';
 import { stopSessionsOfAgent } from '../../services/sessions.js';
@@ -92,6 +92,18 @@ defineRoute({
 defineRoute({
   method: 'delete', path: `${P}/:agentId/api-keys/:keyId`, tag: 'Agents', summary: 'Revoke an API key',
   handler: (_ctx, { principal, params }) => agents.revokeApiKey(principal, params.projectId, params.agentId, params.keyId),
+});
+
+// Webhooks
+defineRoute({
+  method: 'post', path: `${P}/:agentId/webhook-secret`, tag: 'Agents', summary: 'Create or rotate the webhook signing secret (shown only in this response)',
+  body: obj({}), status: 201,
+  handler: (_ctx, { principal, params }) => agents.rotateWebhookSecret(principal, params.projectId, params.agentId),
+});
+defineRoute({
+  method: 'get', path: `${P}/:agentId/webhook-deliveries`, tag: 'Agents', summary: 'Webhook delivery attempts, newest first',
+  query: obj({ ...pagination }),
+  handler: (_ctx, { principal, params, query }) => agents.listWebhookDeliveries(principal, params.projectId, params.agentId, query.limit, query.offset),
 });
 
 // MCP servers

@@ -7,3 +7,4 @@ import './conversations.js';
 import './sandboxes.js';
 import './sessions-001.js';
 import './stream.js';
+import './hub.js';

@@ -1,0 +1,239 @@
+/**
+ * Tasks between connected agents (seed 003). An external target does the work itself and reports
+ * through the API; a hosted target gets a session (trigger_type task_assigned) whose status
+ * drives the task's: running → working, turn ended with a question → input-required (its text
+ * becomes a task message), finish → completed, failed → failed, stopped → cancelled.
+ * Status changes are compare-and-set on the task row; illegal ones are 409.
+ */
+import { db } from '../db/knex.js';
+import type { EventRow, SessionRow } from '../db/session-store.js';
+import { conflict, forbidden, notFound } from '../http/errors.js';
+import { log } from '../log.js';
+import { isUuid } from './access.js';
+import type { AgentRow } from './acting-agent.js';
+import { emitToAgent } from './hub.js';
+import { onSessionEvents } from './session-hooks.js';
+
+export type TaskStatus = 'submitted' | 'working' | 'input-required' | 'completed' | 'failed' | 'cancelled';
+export const TASK_TERMINAL: TaskStatus[] = ['completed', 'failed', 'cancelled'];
+/** What the target may report, from each status. */
+const REPORTABLE: Record<string, TaskStatus[]> = {
+  submitted: ['working', 'input-required', 'completed', 'failed'],
+  working: ['input-required', 'completed', 'failed'],
+  'input-required': ['working', 'completed', 'failed'],
+};
+
+export function taskView(t: Record<string, any>) {
+  return {
+    id: t.id, fromAgentId: t.from_agent_id, toAgentId: t.to_agent_id, title: t.title, status: t.status,
+    approval: t.approval_state, sessionId: t.session_id, createdAt: t.created_at, updatedAt: t.updated_at,
+  };
+}
+
+export async function requireTask(agent: AgentRow, id: string) {
+  const t = isUuid(id) ? await db('tasks').where({ id }).first() : null;
+  if (!t || (t.from_agent_id !== agent.id && t.to_agent_id !== agent.id)) throw notFound('Task');
+  return t;
+}
+
+const otherParty = (t: Record<string, any>, agentId: string) => (t.from_agent_id === agentId ? t.to_agent_id : t.from_agent_id);
+
+/** CAS on the task row; tells the other party. Returns the updated row or null when the status moved on. */
+async function setStatus(taskId: string, from: TaskStatus[], to: TaskStatus, notify: string[]) {
+  const [row] = await db('tasks').where({ id: taskId }).whereIn('status', from).update({ status: to, updated_at: db.fn.now() }).returning('*');
+  if (!row) return null;
+  for (const agentId of notify) await emitToAgent(agentId, { type: 'task.updated', taskId, status: to });
+  return row;
+}
+
+export async function createTask(from: AgentRow, input: { toAgentId: string; title: string; message: string }) {
+  const { activeConnection } = await import('./connections.js');
+  const to = isUuid(input.toAgentId) ? await db('agents').where({ id: input.toAgentId }).whereNull('deleted_at').first() : null;
+  const conn = to ? await activeConnection(from.id, to.id) : null;
+  if (!to || !conn) throw notFound('Connected agent');
+  const needsApproval = to.approval === 'require' || conn.approval === 'require';
+  const task = await db.transaction(async (tx) => {
+    const [t] = await tx('tasks')
+      .insert({ from_agent_id: from.id, to_agent_id: to.id, connection_id: conn.id, title: input.title, approval_state: needsApproval ? 'pending' : 'none' })
+      .returning('*');
+    await tx('task_messages').insert({ task_id: t.id, from_agent_id: from.id, content: input.message });
+    return t;
+  });
+  if (needsApproval) {
+    await emitToAgent(to.id, { type: 'task.approval_required', taskId: task.id, fromAgentId: from.id });
+  } else {
+    await emitToAgent(to.id, { type: 'task.created', taskId: task.id, fromAgentId: from.id });
+    await startHostedWork(task);
+  }
+  return taskView((await db('tasks').where({ id: task.id }).first())!);
+}
+
+/** A hosted target works the task in a session of its own. */
+async function startHostedWork(task: Record<string, any>) {
+  const to = await db('agents').where({ id: task.to_agent_id }).first();
+  if (to.kind !== 'hosted') return;
+  const first = await db('task_messages').where({ task_id: task.id }).orderBy('created_at').first();
+  const from = await db('agents').where({ id: task.from_agent_id }).first('name');
+  const { createSession } = await import('./sessions.js');
+  const session = await createSession(
+    { projectId: to.project_id, memberId: to.member_id, role: 'member', principal: { kind: 'agent', agentId: to.id, projectId: to.project_id, memberId: to.member_id, keyId: '' } },
+    {
+      agentRef: to.id, triggerType: 'task_assigned', taskId: task.id, taskTitle: task.title,
+      message: `Task from ${from?.name ?? 'another agent'}: ${task.title}\n\n${first?.content ?? ''}\n\n` +
+        'Use task_reply to message the requester and task_update_status to report progress; call finish when done.',
+    },
+  );
+  await db('tasks').where({ id: task.id }).update({ session_id: session.id, updated_at: db.fn.now() });
+}
+
+export async function approveTask(agent: AgentRow, id: string) {
+  const t = await requireTask(agent, id);
+  if (t.to_agent_id !== agent.id) throw forbidden('Only the task\'s target agent can approve it');
+  const [row] = await db('tasks').where({ id: t.id, approval_state: 'pending', status: 'submitted' }).update({ approval_state: 'approved', updated_at: db.fn.now() }).returning('*');
+  if (!row) throw conflict(`This task is not awaiting approval (status ${t.status}, approval ${t.approval_state})`);
+  await emitToAgent(t.from_agent_id, { type: 'task.updated', taskId: t.id, status: 'submitted' });
+  await startHostedWork(row);
+  return taskView((await db('tasks').where({ id: t.id }).first())!);
+}
+
+export async function rejectTask(agent: AgentRow, id: string) {
+  const t = await requireTask(agent, id);
+  if (t.to_agent_id !== agent.id) throw forbidden('Only the task\'s target agent can reject it');
+  const [row] = await db('tasks').where({ id: t.id, approval_state: 'pending' }).update({ approval_state: 'rejected', status: 'cancelled', updated_at: db.fn.now() }).returning('*');
+  if (!row) throw conflict('This task is not awaiting approval');
+  await emitToAgent(t.from_agent_id, { type: 'task.updated', taskId: t.id, status: 'cancelled' });
+  return taskView(row);
+}
+
+export async function cancelTask(agent: AgentRow, id: string) {
+  const t = await requireTask(agent, id);
+  const row = await setStatus(t.id, ['submitted', 'working', 'input-required'], 'cancelled', [otherParty(t, agent.id)]);
+  if (!row) throw conflict(`Cannot cancel a task that is ${t.status}`);
+  await stopTaskSession(row);
+  return taskView(row);
+}
+
+export async function reportStatus(agent: AgentRow, id: string, status: TaskStatus) {
+  const t = await requireTask(agent, id);
+  if (t.to_agent_id !== agent.id) throw forbidden('Only the task\'s target agent reports its status; the requester may cancel it');
+  if (t.approval_state === 'pending') throw conflict('Approve the task before working on it');
+  const row = await setStatus(t.id, Object.keys(REPORTABLE).filter((s) => REPORTABLE[s].includes(status)) as TaskStatus[], status, [t.from_agent_id]);
+  if (!row) throw conflict(`Cannot change a task from ${t.status} to ${status}`);
+  return taskView(row);
+}
+
+export async function listTasks(agent: AgentRow, q: { role?: 'from' | 'to'; status?: string; limit: number; offset: number }) {
+  const query = db('tasks').orderBy('created_at', 'desc').limit(q.limit).offset(q.offset);
+  if (q.role === 'from') query.where({ from_agent_id: agent.id });
+  else if (q.role === 'to') query.where({ to_agent_id: agent.id });
+  else query.where((w) => w.where({ from_agent_id: agent.id }).orWhere({ to_agent_id: agent.id }));
+  if (q.status) query.andWhere({ status: q.status });
+  return (await query).map(taskView);
+}
+
+export async function postTaskMessage(agent: AgentRow, id: string, content: string, sourceEventId?: string) {
+  const t = await requireTask(agent, id);
+  if (TASK_TERMINAL.includes(t.status)) throw conflict(`The task is ${t.status}`);
+  const [m] = await db('task_messages').insert({ task_id: t.id, from_agent_id: agent.id, content, source_event_id: sourceEventId ?? null }).onConflict('source_event_id').ignore().returning('*');
+  if (!m) return null; // already mirrored
+  await emitToAgent(otherParty(t, agent.id), { type: 'message.created', taskId: t.id, messageId: m.id, fromAgentId: agent.id });
+  // The requester's answer goes into the hosted agent's session and puts it back to work.
+  if (agent.id === t.from_agent_id && t.session_id) {
+    const { getSession } = await import('../db/session-store.js');
+    const { sendMessage } = await import('./sessions.js');
+    const s = await getSession(t.session_id);
+    if (s && !['completed', 'stopped', 'failed'].includes(s.status)) await sendMessage(s, content).catch(() => {});
+  }
+  return taskMessageView(m);
+}
+
+export function taskMessageView(m: Record<string, any>) {
+  return { id: m.id, taskId: m.task_id, fromAgentId: m.from_agent_id, content: m.content, createdAt: m.created_at };
+}
+
+export async function listTaskMessages(agent: AgentRow, id: string) {
+  const t = await requireTask(agent, id);
+  return (await db('task_messages').where({ task_id: t.id }).orderBy('created_at')).map(taskMessageView);
+}
+
+export async function cancelTasksBetween(a: string, b: string, by: string): Promise<number> {
+  const rows = await db('tasks')
+    .whereNotIn('status', TASK_TERMINAL)
+    .andWhere((w) => w.where({ from_agent_id: a, to_agent_id: b }).orWhere({ from_agent_id: b, to_agent_id: a }));
+  let n = 0;
+  for (const t of rows) {
+    const row = await setStatus(t.id, ['submitted', 'working', 'input-required'], 'cancelled', [otherParty(t, by)]);
+    if (row) {
+      n++;
+      await stopTaskSession(row);
+    }
+  }
+  return n;
+}
+
+async function stopTaskSession(t: Record<string, any>) {
+  if (!t.session_id) return;
+  const { getSession } = await import('../db/session-store.js');
+  const { stopSession } = await import('./sessions.js');
+  const s = await getSession(t.session_id);
+  if (s && !['completed', 'stopped', 'failed'].includes(s.status)) await stopSession(s, 'task cancelled').catch(() => {});
+}
+
+// --- the hosted agent's side: session status drives the task; task tools ------------------------
+
+onSessionEvents(async (session: SessionRow, events: EventRow[]) => {
+  if (session.trigger_type !== 'task_assigned' || !session.task_id) return;
+  const task = await db('tasks').where({ id: session.task_id }).first();
+  if (!task || TASK_TERMINAL.includes(task.status)) return;
+  const to = { id: task.to_agent_id } as AgentRow;
+  for (const e of events) {
+    if (e.event_type !== 'status') continue;
+    const status = (e.payload as { status: string }).status;
+    if (status === 'running') await setStatus(task.id, ['submitted', 'input-required'], 'working', [task.from_agent_id]);
+    else if (status === 'idle') {
+      // The turn ended without finish: the agent is waiting on the requester.
+      const last = await db('session_events').where({ session_id: session.id, event_type: 'message', event_source: 'agent' }).orderBy('event_index', 'desc').first();
+      const text = String(last?.payload?.message ?? '').trim();
+      if (text) await postTaskMessage(to, task.id, text, last.id).catch((err) => log.debug({ err }, 'task message mirror skipped'));
+      await setStatus(task.id, ['submitted', 'working'], 'input-required', [task.from_agent_id]);
+    } else if (status === 'completed') {
+      const reason = String((e.payload as { reason?: string }).reason ?? '').replace(/^finished: ?/, '');
+      if (reason) await postTaskMessage(to, task.id, reason, e.id).catch(() => {});
+      await setStatus(task.id, ['submitted', 'working', 'input-required'], 'completed', [task.from_agent_id]);
+    } else if (status === 'failed') await setStatus(task.id, ['submitted', 'working', 'input-required'], 'failed', [task.from_agent_id]);
+    else if (status === 'stopped') await setStatus(task.id, ['submitted', 'working', 'input-required'], 'cancelled', [task.from_agent_id]);
+  }
+});
+
+export const TASK_TOOLS = [
+  {
+    name: 'task_reply',
+    description: 'Send a message to the agent that gave you this task (a question, an update, or the result).',
+    input_schema: { type: 'object', properties: { message: { type: 'string' } }, required: ['message'] },
+  },
+  {
+    name: 'task_update_status',
+    description: 'Set the task status: working, input-required (you need an answer), completed or failed.',
+    input_schema: { type: 'object', properties: { status: { type: 'string', enum: ['working', 'input-required', 'completed', 'failed'] } }, required: ['status'] },
+  },
+];
+
+/** Runs a task tool for a hosted agent's session. */
+export async function runTaskTool(session: SessionRow, toolUseId: string, name: string, input: Record<string, unknown>): Promise<{ content: string; is_error: boolean; exit_code?: number }> {
+  const task = session.task_id ? await db('tasks').where({ id: session.task_id }).first() : null;
+  if (!task) return { content: 'This session has no task', is_error: true };
+  const me = { id: task.to_agent_id } as AgentRow;
+  try {
+    if (name === 'task_reply') {
+      await postTaskMessage(me, task.id, String(input.message ?? ''), undefined);
+      return { content: 'Message sent to the requester.', is_error: false };
+    }
+    if (name === 'task_update_status') {
+      await reportStatus(me, task.id, String(input.status) as TaskStatus);
+      return { content: `Task status is now ${String(input.status)}.`, is_error: false };
+    }
+  } catch (err) {
+    return { content: (err as Error).message, is_error: true };
+  }
+  return { content: `Unknown task tool ${name} (${toolUseId})`, is_error: true };
+}
