@@ -5,6 +5,7 @@ import { StringDecoder } from 'node:string_decoder';
 import Docker from 'dockerode';
 import tar from 'tar-stream';
 import type { ContainerInfo, ExecOptions, ExecResult, SandboxDriver, SandboxSpec } from './driver.js';
+import { Executor } from './executor.js';
 
 const NAME_PREFIX = 'troupe-sbx-';
 const DEFAULT_WORKDIR = '/workspace';
@@ -34,10 +35,10 @@ const RUN_SCRIPT = [
   'exec 3<&- 2>/dev/null; wait $!; rc=$?; rm -f "$f"; exit $rc',
 ].join('\n');
 
-/** Waits briefly for the pid file, since a kill can race the start of the run it targets. */
+/** Waits (up to 2 s) for the pid file, since a kill can race the start of the run it targets. */
 const KILL_SCRIPT = [
   'f=/tmp/.troupe-run-$TROUPE_RUN.pid; i=0',
-  'while [ ! -s "$f" ] && [ $i -lt 5 ]; do sleep 0.1; i=$((i+1)); done',
+  'while [ ! -s "$f" ] && [ $i -lt 20 ]; do sleep 0.1; i=$((i+1)); done',
   'p=$(cat "$f" 2>/dev/null) || exit 0',
   'kill -KILL -"$p" 2>/dev/null; kill -KILL "$p" 2>/dev/null; rm -f "$f"; exit 0',
 ].join('\n');
@@ -49,9 +50,59 @@ export class DockerSandboxDriver implements SandboxDriver {
   private readonly docker: Docker;
   private readonly instance: string;
 
-  constructor(opts: { docker?: Docker; instance: string }) {
+  /** Persistent executors by container (the fast path; see executor.ts). */
+  private readonly executors = new Map<string, Promise<Executor | null>>();
+  private readonly useExecutor: boolean;
+
+  constructor(opts: { docker?: Docker; instance: string; executor?: boolean }) {
     this.docker = opts.docker ?? new Docker();
     this.instance = opts.instance;
+    this.useExecutor = opts.executor ?? process.env.TROUPE_EXECUTOR !== 'off';
+  }
+
+  /** The container's executor if it has (or can start) an idle one; null means use a plain exec. */
+  private async executorFor(containerId: string): Promise<Executor | null> {
+    const existing = this.executors.get(containerId);
+    const current = existing ? await existing : undefined;
+    if (current === null) return null; // this image cannot host one
+    if (current?.tryClaim()) return current;
+    if (current?.busy) return null; // one command at a time; others take the exec path
+    if (this.executors.get(containerId) === existing) {
+      this.executors.set(containerId, Executor.start(this.docker, containerId).catch(() => null));
+    }
+    const ex = await this.executors.get(containerId);
+    return ex?.tryClaim() ? ex : null;
+  }
+
+  private async execFast(ex: Executor, containerId: string, opts: ExecOptions): Promise<ExecResult> {
+    const runId = checkRunId(opts.runId ?? randomUUID());
+    const out = new Collector('stdout', opts.onOutput);
+    const err = new Collector('stderr', opts.onOutput);
+    const code = ex.run(runId, opts.command, opts.workdir ?? DEFAULT_WORKDIR, (name, text) => (name === 'stdout' ? out : err).add(text));
+    // Nothing new starts in Docker for this run, so Docker is settled as of now.
+    opts.onStart?.();
+    let stopped: 'timeout' | 'abort' | undefined;
+    const stop = (why: 'timeout' | 'abort') => {
+      if (stopped) return;
+      stopped = why;
+      void this.kill(containerId, runId).finally(() => {
+        // If the end marker does not follow the kill, the executor is not to be trusted any more.
+        setTimeout(() => ex.retire(), KILL_GRACE_MS).unref();
+      });
+    };
+    const timer = opts.timeoutMs !== undefined ? setTimeout(() => stop('timeout'), opts.timeoutMs) : undefined;
+    const onAbort = () => stop('abort');
+    opts.signal?.addEventListener('abort', onAbort, { once: true });
+    let exitCode: number | null;
+    try {
+      exitCode = await code;
+    } finally {
+      clearTimeout(timer);
+      opts.signal?.removeEventListener('abort', onAbort);
+    }
+    const result = { stdout: out.text(), stderr: err.text(), timedOut: stopped === 'timeout', aborted: stopped === 'abort' };
+    if (stopped === 'timeout') return { ...result, exitCode: 124 };
+    return { ...result, exitCode: exitCode ?? (stopped === 'abort' ? 137 : -1) };
   }
 
   async ensure(spec: SandboxSpec): Promise<ContainerInfo> {
@@ -153,6 +204,10 @@ export class DockerSandboxDriver implements SandboxDriver {
   async exec(containerId: string, opts: ExecOptions): Promise<ExecResult> {
     const runId = checkRunId(opts.runId ?? randomUUID());
     if (opts.signal?.aborted) return { exitCode: 130, stdout: '', stderr: '', timedOut: false, aborted: true };
+    if (this.useExecutor && opts.stdin === undefined) {
+      const ex = await this.executorFor(containerId).catch(() => null);
+      if (ex) return this.execFast(ex, containerId, { ...opts, runId });
+    }
 
     const hasStdin = opts.stdin !== undefined;
     const exec = await this.docker.getContainer(containerId).exec({
@@ -247,6 +302,8 @@ export class DockerSandboxDriver implements SandboxDriver {
   }
 
   async remove(containerId: string): Promise<void> {
+    void this.executors.get(containerId)?.then((ex) => ex?.retire());
+    this.executors.delete(containerId);
     await this.docker.getContainer(containerId).remove({ force: true }).catch((err) => {
       // 409 "removal already in progress" means someone else is doing our job.
       if (statusOf(err) !== 404 && !(statusOf(err) === 409 && /in progress/i.test(err.message))) throw err;
@@ -327,6 +384,10 @@ class Collector {
         done();
       },
     });
+  }
+
+  add(text: string) {
+    this.push(text);
   }
 
   private push(text: string) {

@@ -1,0 +1,68 @@
+import { expect } from 'chai';
+import { randomUUID } from 'node:crypto';
+import Docker from 'dockerode';
+import { DockerSandboxDriver } from '../src/runtime/sandbox/docker-driver.js';
+
+/** The persistent executor fast path, against the plain exec path on the same container. */
+describe('persistent executor (fast path)', function () {
+  this.timeout(60_000);
+  const docker = new Docker();
+  const instance = `test-exec-${randomUUID().slice(0, 8)}`;
+  const fast = new DockerSandboxDriver({ docker, instance, executor: true });
+  const plain = new DockerSandboxDriver({ docker, instance, executor: false });
+  let id = '';
+  before(async () => {
+    id = (await fast.ensure({ sandboxId: randomUUID(), projectId: 'p', image: 'troupe-sandbox-minimal:latest' })).id;
+  });
+  after(async () => {
+    for (const c of await fast.list({ instance })) await fast.remove(c.id);
+  });
+
+  it('gives the same results as a plain exec: output, stderr, exit code, workdir, odd bytes', async () => {
+    const cmds = ['echo out; echo err >&2; exit 3', 'pwd', "printf 'no newline'", "printf '\\036 almost a marker \\037'", 'echo ünïcødé'];
+    for (const command of cmds) {
+      const a = await fast.exec(id, { command });
+      const b = await plain.exec(id, { command });
+      expect({ o: a.stdout, e: a.stderr, c: a.exitCode }, command).to.deep.equal({ o: b.stdout, e: b.stderr, c: b.exitCode });
+    }
+  });
+
+  it('streams output while the command runs, and really runs through one long-lived process', async () => {
+    const seen: number[] = [];
+    const t0 = Date.now();
+    const r = await fast.exec(id, { command: 'echo a; sleep 0.3; echo b', onOutput: () => seen.push(Date.now() - t0) });
+    expect(r.stdout).to.equal('a\nb\n');
+    expect(seen[0]).to.be.lessThan(250);
+    const ps = await plain.exec(id, { command: 'ps -o pid,args' });
+    expect(ps.stdout).to.contain('TROUPE:READY');
+  });
+
+  it('times out and aborts by killing the process group, then keeps working', async () => {
+    const t = await fast.exec(id, { command: 'sleep 30', timeoutMs: 300 });
+    expect(t).to.include({ timedOut: true, exitCode: 124 });
+    const ac = new AbortController();
+    setTimeout(() => ac.abort(), 200);
+    const a = await fast.exec(id, { command: 'sleep 30', signal: ac.signal });
+    expect(a.aborted).to.equal(true);
+    expect((await plain.exec(id, { command: 'ps' })).stdout).to.not.contain('sleep 30');
+    expect((await fast.exec(id, { command: 'echo still-here' })).stdout).to.equal('still-here\n');
+  });
+
+  it('runs concurrent commands (the busy executor hands extras to plain execs)', async () => {
+    const rs = await Promise.all([1, 2, 3].map((i) => fast.exec(id, { command: `sleep 0.2; echo ${i}` })));
+    expect(rs.map((r) => r.stdout)).to.deep.equal(['1\n', '2\n', '3\n']);
+  });
+
+  it('is faster than a plain exec per call', async () => {
+    const time = async (d: DockerSandboxDriver) => {
+      const t0 = process.hrtime.bigint();
+      for (let i = 0; i < 10; i++) await d.exec(id, { command: 'true' });
+      return Number(process.hrtime.bigint() - t0) / 1e6 / 10;
+    };
+    await time(fast);
+    const f = await time(fast);
+    const p = await time(plain);
+    // Not a benchmark (see bench/): just proof that the fast path is in use.
+    expect(f).to.be.lessThan(p);
+  });
+});
