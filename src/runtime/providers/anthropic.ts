@@ -17,7 +17,7 @@ type MessageParam = Anthropic.MessageParam;
 type ContentBlockParam = Anthropic.ContentBlockParam;
 type Tool = Anthropic.Tool;
 
-const DEFAULT_MODEL = 'claude-sonnet-4-5';
+const DEFAULT_MODEL = 'claude-sonnet-5-5';
 const DEFAULT_BASE_URL = 'https://api.anthropic.com';
 const MAX_TOKENS = 4096;
 
