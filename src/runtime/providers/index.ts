@@ -89,8 +89,10 @@ export function toProviderError(err: unknown, ctx: ErrorContext): Error {
 
 /** Removes the key from text: providers echo (parts of) keys back, and messages end up in logs and the UI. */
 export function redact(text: string, apiKey?: string | null): string {
-  if (!apiKey || apiKey.length < 4) return text;
-  return text.split(apiKey).join('[redacted]');
+  // Providers echo a masked key ("sk-ab***...wxyz"); even a fragment is not ours to show.
+  const masked = text.replace(/\b[A-Za-z0-9][A-Za-z0-9_-]{1,}\*{3,}[A-Za-z0-9_-]*/g, '[redacted]');
+  if (!apiKey || apiKey.length < 4) return masked;
+  return masked.split(apiKey).join('[redacted]');
 }
 
 function redactError(err: ModelProviderError, apiKey?: string | null): ModelProviderError {
