@@ -11,7 +11,12 @@ DEFAULT="${TROUPE_DEFAULT_IMAGE:-troupe-sandbox-default:latest}"
 STATE="${TROUPE_STATE_DIR:-$PWD/.troupe}"
 mkdir -p "$STATE"
 say() { printf '\033[1m[images]\033[0m %s\n' "$*"; }
-have() { [ "${TROUPE_REBUILD_IMAGES:-0}" != 1 ] && docker image inspect "$1" >/dev/null 2>&1; }
+# Bump when an image's content changes, so machines that have the old one rebuild it.
+IMAGE_VERSION=2
+have() {
+  [ "${TROUPE_REBUILD_IMAGES:-0}" != 1 ] || return 1
+  [ "$(docker image inspect -f '{{ index .Config.Labels "troupe.image.version" }}' "$1" 2>/dev/null)" = "$IMAGE_VERSION" ]
+}
 registry_reachable() { timeout 5 docker pull -q busybox:1.36 >/dev/null 2>&1; }
 apt_ensure() {
   local missing=()
@@ -25,7 +30,7 @@ build_minimal() {
   if have "$MINIMAL"; then say "$MINIMAL present"; return; fi
   if [ "${TROUPE_IMAGES_OFFLINE:-1}" != 1 ] && registry_reachable; then
     say "building $MINIMAL from sandbox-images/minimal/Dockerfile (registry reachable)"
-    docker build -q -t "$MINIMAL" sandbox-images/minimal
+    docker build -q --label "troupe.image.version=$IMAGE_VERSION" -t "$MINIMAL" sandbox-images/minimal
     return
   fi
   say "building $MINIMAL offline: FROM scratch + Debian's busybox-static"
@@ -38,7 +43,7 @@ build_minimal() {
   chmod 1777 "$ctx/rootfs/tmp"
   touch "$ctx/workspace/.keep"
   cp sandbox-images/minimal/Dockerfile.offline "$ctx/Dockerfile"
-  DOCKER_BUILDKIT=0 docker build -q -t "$MINIMAL" "$ctx" >/dev/null
+  DOCKER_BUILDKIT=0 docker build -q --label "troupe.image.version=$IMAGE_VERSION" -t "$MINIMAL" "$ctx" >/dev/null
   say "$MINIMAL built"
 }
 
@@ -46,10 +51,10 @@ build_default() {
   if have "$DEFAULT"; then say "$DEFAULT present"; return; fi
   if [ "${TROUPE_IMAGES_OFFLINE:-1}" != 1 ] && registry_reachable; then
     say "building $DEFAULT from sandbox-images/default/Dockerfile (registry reachable)"
-    docker build -t "$DEFAULT" sandbox-images/default
+    docker build --label "troupe.image.version=$IMAGE_VERSION" -t "$DEFAULT" sandbox-images/default
     return
   fi
-  if ! docker image inspect troupe-sandbox-default-rootfs:latest >/dev/null 2>&1; then
+  if [ "$(docker image inspect -f '{{ index .Config.Labels "troupe.image.version" }}' troupe-sandbox-default-rootfs:latest 2>/dev/null)" != "$IMAGE_VERSION" ]; then
     apt_ensure debootstrap
     local root="$STATE/build-default/rootfs"
     rm -rf "$STATE/build-default" && mkdir -p "$root"
@@ -58,7 +63,7 @@ build_default() {
     mirror="${mirror:-http://deb.debian.org/debian}"
     say "building $DEFAULT offline: debootstrap bookworm from $mirror (a few minutes; log $STATE/debootstrap.log)"
     debootstrap --variant=minbase \
-      --include=bash,git,ca-certificates,curl,jq,procps,python3-minimal,less,patch,diffutils,findutils,grep,sed,tar,gzip \
+      --include=bash,git,ca-certificates,curl,jq,procps,python3,less,patch,diffutils,findutils,grep,sed,tar,gzip \
       bookworm "$root" "$mirror" >"$STATE/debootstrap.log" 2>&1 &
     local pid=$!
     while kill -0 $pid 2>/dev/null; do
@@ -67,12 +72,12 @@ build_default() {
     wait $pid || { tail -20 "$STATE/debootstrap.log" >&2; say "debootstrap failed"; return 1; }
     rm -rf "$root/var/cache/apt/archives/"*.deb "$root/var/lib/apt/lists/"*
     say "importing rootfs into Docker"
-    tar -C "$root" -c . | docker import - troupe-sandbox-default-rootfs:latest >/dev/null
+    tar -C "$root" -c . | docker import --change "LABEL troupe.image.version=$IMAGE_VERSION" - troupe-sandbox-default-rootfs:latest >/dev/null
     rm -rf "$STATE/build-default"
   fi
   local ctx="$STATE/build-default-ctx"
   rm -rf "$ctx" && mkdir -p "$ctx" && cp sandbox-images/default/Dockerfile.offline "$ctx/Dockerfile"
-  DOCKER_BUILDKIT=0 docker build -q -t "$DEFAULT" "$ctx" >/dev/null
+  DOCKER_BUILDKIT=0 docker build -q --label "troupe.image.version=$IMAGE_VERSION" -t "$DEFAULT" "$ctx" >/dev/null
   say "$DEFAULT built"
 }
 

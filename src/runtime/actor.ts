@@ -26,6 +26,8 @@ import { ModelProviderError, type ModelProvider, type ToolDefinition } from './p
 import type { SandboxDriver } from './sandbox/driver.js';
 import { BUILTIN_TOOLS, runTool } from './tools.js';
 import { runTaskTool, TASK_TOOLS } from '../services/tasks.js';
+import { McpToolbox } from './mcp.js';
+import { dockerClient } from './sandbox/index.js';
 
 const TASK_TOOL_NAMES = new Set(TASK_TOOLS.map((t) => t.name));
 
@@ -60,8 +62,9 @@ export async function runActivation(sessionId: string, deps: ActorDeps): Promise
   activeSessions.inc();
   const log = deps.log.child({ session: sessionId, activation });
   const dockerSettled = { current: Promise.resolve() };
+  const mcpBox: { current?: McpToolbox } = {};
   try {
-    return await drive(claimed.session, activation, ac.signal, deps, log, dockerSettled);
+    return await drive(claimed.session, activation, ac.signal, deps, log, dockerSettled, mcpBox);
   } catch (err) {
     if (ac.signal.aborted) {
       if (ac.signal.reason === 'shutdown') return handBack(sessionId, activation, log);
@@ -76,6 +79,7 @@ export async function runActivation(sessionId: string, deps: ActorDeps): Promise
     return 'failed';
   } finally {
     if (deps.live.get(sessionId) === ac) deps.live.delete(sessionId);
+    await mcpBox.current?.close();
     activeSessions.dec();
     // An exec still starting when the container freezes wedges Docker: wait for it (bounded).
     await Promise.race([dockerSettled.current, new Promise((r) => setTimeout(r, 2000))]);
@@ -97,7 +101,7 @@ async function handBack(sessionId: string, activation: number, log: Logger): Pro
 
 async function drive(
   session: SessionRow, activation: number, signal: AbortSignal, deps: ActorDeps, log: Logger,
-  dockerSettled: { current: Promise<void> },
+  dockerSettled: { current: Promise<void> }, mcpBox: { current?: McpToolbox },
 ): Promise<ActivationOutcome> {
   const agent = await db('agents').where({ id: session.agent_id }).first();
   const type = agent.agent_type_id ? await db('agent_types').where({ id: agent.agent_type_id }).first() : null;
@@ -111,10 +115,13 @@ async function drive(
     script: agent.script,
   });
   const allowed: string[] | null = Array.isArray(type?.tools) && type.tools.length ? type.tools : null;
+  const mcp = await McpToolbox.open(agent.id, containerId, dockerClient(), log);
+  mcpBox.current = mcp;
   const tools = [
     ...BUILTIN_TOOLS.filter((t) => !allowed || allowed.includes(t.name)),
     // A session working a task gets tools to talk to the requester and report status.
     ...(session.trigger_type === 'task_assigned' ? TASK_TOOLS : []),
+    ...mcp.tools(),
   ];
   const skills = await db('agent_skills').where({ agent_id: agent.id, is_enabled: true });
   const deadline = new Date(session.started_at ?? Date.now()).getTime() + agent.timeout_minutes * 60_000;
@@ -143,7 +150,9 @@ async function drive(
         // Stand down the moment we are told to, even if Docker is slow to kill the process (a
         // frozen container cannot run the kill); whoever resumes the session cleans up the run.
         let started = () => {};
-        const toolRun = TASK_TOOL_NAMES.has(call.name) ? runTaskTool(session, call.id, call.name, call.input) : runTool(call.name, call.input, {
+        const toolRun = TASK_TOOL_NAMES.has(call.name) ? runTaskTool(session, call.id, call.name, call.input)
+          : mcp.has(call.name) ? mcp.call(call.name, call.input, signal)
+          : runTool(call.name, call.input, {
           driver: deps.driver, containerId, signal: killSignal(signal), runId: call.id, onStart: () => started(),
           maxTimeoutMs: Math.max(1000, Math.min(config.toolTimeoutSeconds * 1000, deadline - Date.now())),
           onOutput: (stream, chunk) => void publishLive({

@@ -1,7 +1,8 @@
 // Loaded by mocha before any test file: the suite uses its own database and Redis key prefix so
 // it never touches a developer's data, and quiet logs unless TROUPE_LOG_LEVEL is set.
 process.env.DATABASE_URL = process.env.TEST_DATABASE_URL ?? 'postgres://troupe:troupe@127.0.0.1:5432/troupe_test';
-process.env.TROUPE_REDIS_PREFIX ??= 'troupe-test';
+// A prefix per run: concurrent test runs on one machine must not pick up each other's jobs.
+process.env.TROUPE_REDIS_PREFIX ??= `troupe-test-${process.pid}`;
 process.env.TROUPE_LOG_LEVEL ??= 'silent';
 process.env.TROUPE_DEFAULT_IMAGE ??= 'troupe-sandbox-minimal:latest';
 process.env.TROUPE_INSTANCE ??= 'test';
