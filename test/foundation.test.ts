@@ -50,13 +50,13 @@ describe('foundation: identity, projects, agents', () => {
       const viewer = await addMember(projectId, owner.token, 'viewer');
       const member = await addMember(projectId, owner.token, 'member');
       expect((await call('GET', `/api/v1/projects/${projectId}/agents`, { token: viewer.token })).status).to.equal(200);
-      const before = await snapshotCounts();
+      const before = await snapshotCounts(projectId);
       const w = await call('POST', `/api/v1/projects/${projectId}/agents`, { token: viewer.token, body: { name: 'x' } });
       expect(w.status).to.equal(403);
       expect(w.body.error).to.match(/viewer/i);
       const m = await call('POST', `/api/v1/projects/${projectId}/members`, { token: member.token, body: { user_id: 'someone', role: 'viewer' } });
       expect(m.status).to.equal(403);
-      expect(await snapshotCounts()).to.deep.equal(before);
+      expect(await snapshotCounts(projectId)).to.deep.equal(before);
     });
 
     it('keeps at least one owner', async () => {
@@ -145,17 +145,17 @@ describe('foundation: identity, projects, agents', () => {
     for (const [label, body, status] of badBodies) {
       it(`bad input (${label}) → ${status} envelope, nothing changed`, async () => {
         const { owner, projectId } = await newProject();
-        const before = await snapshotCounts();
+        const before = await snapshotCounts(projectId);
         const r = await call('POST', `/api/v1/projects/${projectId}/agents`, { token: owner.token, body });
         expect(r.status).to.equal(status);
         expect(r.body.error).to.be.a('string');
-        expect(await snapshotCounts()).to.deep.equal(before);
+        expect(await snapshotCounts(projectId)).to.deep.equal(before);
       });
     }
 
     it('malformed JSON → 400, oversize body → 413, wrong content type → 415; nothing changed', async () => {
       const { owner, projectId } = await newProject();
-      const before = await snapshotCounts();
+      const before = await snapshotCounts(projectId);
       const bad = await call('POST', `/api/v1/projects/${projectId}/agents`, { token: owner.token, raw: '{"name": ' });
       expect(bad.status).to.equal(400);
       expect(bad.body.error).to.match(/JSON/);
@@ -166,7 +166,7 @@ describe('foundation: identity, projects, agents', () => {
       expect(text.status).to.equal(415);
       const badQuery = await call('GET', `/api/v1/agent-types?project_id=not-a-uuid`, { token: owner.token });
       expect(badQuery.status).to.equal(400);
-      expect(await snapshotCounts()).to.deep.equal(before);
+      expect(await snapshotCounts(projectId)).to.deep.equal(before);
     });
   });
 
@@ -233,13 +233,13 @@ describe('foundation: identity, projects, agents', () => {
       expect(fetched.status).to.equal(201);
       expect(fetched.body.skill_content).to.contain('Skill from the web');
 
-      const before = await snapshotCounts();
+      const before = await snapshotCounts(projectId);
       const down = await call('POST', `/api/v1/projects/${projectId}/agents/${a.id}/skills`, {
         token: owner.token, body: { skill_name: 'gone', skill_source: 'github_url', source_url: `http://127.0.0.1:${port}/SKILL.md` },
       });
       expect(down.status).to.equal(422);
       expect(down.body.error).to.match(/Could not fetch the skill/);
-      expect(await snapshotCounts()).to.deep.equal(before);
+      expect(await snapshotCounts(projectId)).to.deep.equal(before);
     });
   });
 

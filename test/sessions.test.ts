@@ -271,7 +271,7 @@ describe('session actor', function () {
     const agent = await newAgent(projectId, owner.token);
     const s = await call('POST', '/api/v1/sessions', { token: owner.token, body: { agent_id: agent.id } });
     const id = s.body.id;
-    const before = await snapshotCounts();
+    const before = await snapshotCounts(projectId);
     const bad: Array<[string, string, unknown]> = [
       ['POST', '/api/v1/sessions', { agent_id: 5 }],
       ['POST', '/api/v1/sessions', { agent_id: 'no-such-agent', project_id: projectId }],
@@ -292,11 +292,11 @@ describe('session actor', function () {
     }
     expect((await call('GET', `/api/v1/projects/${projectId}/agents/${agent.id}/conversations?limit=0`, { token: owner.token })).status).to.equal(400);
     expect((await call('GET', '/api/sessions?status=bogus', { token: owner.token })).status).to.equal(400);
-    expect(await snapshotCounts()).to.deep.equal(before);
+    expect(await snapshotCounts(projectId)).to.deep.equal(before);
 
     const other = await newProject();
     const o = other.owner.token;
-    const before2 = await snapshotCounts();
+    const before2 = await snapshotCounts(projectId);
     const foreign: Array<[string, string, unknown?]> = [
       ['GET', `/api/v1/sessions/${id}`], ['POST', `/api/v1/sessions/${id}/interrupt`, {}],
       ['POST', `/api/v1/sessions/${id}/messages`, { role: 'user', content: [{ type: 'text', text: 'x' }] }],
@@ -311,7 +311,7 @@ describe('session actor', function () {
       expect(r.status, `${method} ${path}`).to.equal(404);
     }
     expect((await call('GET', '/api/sessions', { token: o })).body.sessions).to.have.length(0);
-    expect(await snapshotCounts()).to.deep.equal(before2);
+    expect(await snapshotCounts(projectId)).to.deep.equal(before2);
 
     const viewer = await addMember(projectId, owner.token, 'viewer');
     expect((await call('POST', `/api/v1/projects/${projectId}/conversations/${id}/stop`, { token: viewer.token, body: {} })).status).to.equal(403);

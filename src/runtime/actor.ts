@@ -209,7 +209,8 @@ async function drive(
     }
     await write(
       [
-        { event_type: 'message', event_source: 'agent', payload: { role: 'assistant', message: answer.text, turn } },
+        // context_index: the last event this call saw; anything later still needs an answer.
+        { event_type: 'message', event_source: 'agent', payload: { role: 'assistant', message: answer.text, turn, context_index: events.length - 1 } },
         ...answer.toolCalls.map((c) => ({ event_type: 'tool_use' as const, event_source: 'agent' as const, payload: { id: c.id, name: c.name, input: c.input } })),
       ],
       { patch: { iteration_count: db.raw('iteration_count + 1') } },

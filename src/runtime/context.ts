@@ -36,27 +36,46 @@ export function readState(events: EventRow[]): SessionState {
     if (last && last.role === role) last.content.push(block);
     else messages.push({ role, content: [block] });
   };
-  let needsModel = false;
+  // A model call records how far into the log it read (context_index). A user message that
+  // arrived while the model was answering was not seen by that call: it still needs an answer,
+  // and belongs after that answer in the history.
+  let lastAnswered = -1;
+  for (const e of events) {
+    if (e.event_type === 'message' && (e.payload as Record<string, any>).role === 'assistant') {
+      const c = (e.payload as Record<string, any>).context_index;
+      lastAnswered = Math.max(lastAnswered, typeof c === 'number' ? c : e.event_index);
+    }
+  }
+  let deferred: ContentBlock[] = [];
   let assistantTurns = 0;
   const userTexts: string[] = [];
-  for (const e of events) {
+  events.forEach((e, i) => {
     const p = e.payload as Record<string, any>;
     if (e.event_type === 'message' && p.role === 'assistant') {
       assistantTurns++;
-      needsModel = false;
       // Each model call starts a new assistant message, even when the previous one had no tools.
       messages.push({ role: 'assistant', content: p.message ? [{ type: 'text', text: String(p.message) }] : [] });
     } else if (e.event_type === 'message') {
       userTexts.push(String(p.message ?? ''));
-      for (const b of userBlocks(p)) push('user', b);
-      needsModel = true;
+      // Sent during a model call that recorded after it: place it after that call's turn.
+      const laterAnswer = events.slice(i + 1).find((x) => x.event_type === 'message' && (x.payload as Record<string, any>).role === 'assistant');
+      const ctx = laterAnswer ? (laterAnswer.payload as Record<string, any>).context_index : undefined;
+      if (typeof ctx === 'number' && ctx < e.event_index) deferred.push(...userBlocks(p));
+      else for (const b of userBlocks(p)) push('user', b);
     } else if (e.event_type === 'tool_use') {
       push('assistant', { type: 'tool_use', id: String(p.id), name: String(p.name), input: p.input ?? {} });
     } else if (e.event_type === 'tool_result') {
       push('user', { type: 'tool_result', tool_use_id: String(p.tool_use_id), content: String(p.content ?? ''), is_error: Boolean(p.is_error) });
-      needsModel = true;
     }
-  }
+    const next = events[i + 1];
+    const turnOver = !next || (next.event_type !== 'tool_use' && !(next.event_type === 'message' && (next.payload as Record<string, any>).role === 'assistant'));
+    if (deferred.length && messages[messages.length - 1]?.role === 'assistant' && turnOver) {
+      for (const b of deferred) push('user', b);
+      deferred = [];
+    }
+  });
+  for (const b of deferred) push('user', b);
+  const needsModel = events.some((e) => e.event_index > lastAnswered && (e.event_type === 'tool_result' || (e.event_type === 'message' && (e.payload as Record<string, any>).role !== 'assistant')));
   // Providers want tool results first in a user turn, and no empty assistant turns.
   const cleaned = messages
     .map((m) => (m.role === 'user' ? { ...m, content: [...m.content].sort((a, b) => rank(a) - rank(b)) } : m))

@@ -84,11 +84,23 @@ export async function newAgent(projectId: string, token: string, body: Record<st
 }
 
 /** Counts rows of every table a bad request could touch: equal before and after = nothing changed. */
-export async function snapshotCounts(): Promise<Record<string, number>> {
+export async function snapshotCounts(projectId?: string): Promise<Record<string, number>> {
   const tables = ['projects', 'project_members', 'agents', 'agent_api_keys', 'agent_mcp_servers', 'agent_skills', 'agent_types', 'sandboxes', 'sessions', 'session_events'];
   const out: Record<string, number> = {};
-  for (const t of tables) out[t] = Number((await db(t).count<{ count: string }[]>('* as count'))[0].count);
-  const upd = await db.raw(`select coalesce(max(updated_at), 'epoch') as m from (select updated_at from agents union all select updated_at from agent_skills union all select updated_at from agent_mcp_servers union all select updated_at from sessions) x`);
+  // Sessions of earlier tests may still be writing: with a project, count its session rows only.
+  const scoped = new Set(['sandboxes', 'sessions', 'session_events']);
+  for (const t of tables) {
+    const q = db(t);
+    if (projectId && scoped.has(t)) q.where({ project_id: projectId });
+    out[t] = Number((await q.count<{ count: string }[]>('* as count'))[0].count);
+  }
+  // Last change to the rows a request could update; scoped to one project when given, so
+  // sessions still settling elsewhere in the suite do not count.
+  const scope = projectId ? `where project_id = '${projectId}'` : '';
+  const upd = await db.raw(`select coalesce(max(updated_at), 'epoch') as m from (
+    select updated_at, project_id from agents union all select updated_at, project_id from sessions
+    union all select s.updated_at, a.project_id from agent_skills s join agents a on a.id = s.agent_id
+    union all select m.updated_at, a.project_id from agent_mcp_servers m join agents a on a.id = m.agent_id) x ${scope}`);
   out.last_update = new Date(upd.rows[0].m).getTime();
   return out;
 }

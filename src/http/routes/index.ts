@@ -8,3 +8,5 @@ import './sandboxes.js';
 import './sessions-001.js';
 import './stream.js';
 import './hub.js';
+import './chat.js';
+import './pairs.js';

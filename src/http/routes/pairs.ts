@@ -1,0 +1,86 @@
+/**
+ * Seed 000 pair sessions, at the seed's paths (/pair-sessions) and under /api/v1. No project in
+ * the path: an API key implies its project; a user names one with project_id (or belongs to one).
+ */
+import { defineRoute } from '../registry.js';
+import { idOrHandle, nonEmpty, obj, pagination, uuid } from '../schema.js';
+import { db } from '../../db/knex.js';
+import { projectIdsOf, requireProject, resolveProject } from '../../services/access.js';
+import { createPair, endPair, loadPairView, nudge, pairView, postTurn, requirePair, turnsOf, turnView } from '../../services/pairs.js';
+
+const TAG = 'Pair sessions (000)';
+
+export const createPairBody = obj({
+  generatorId: idOrHandle,
+  reviewerId: idOrHandle,
+  task: nonEmpty(100_000),
+  drive: { type: 'boolean', description: 'the runtime plays the turns (two hosted agents)' },
+  maxTurns: { type: 'integer', minimum: 2, maximum: 100, description: 'drive mode: generate + review turns before it is abandoned (default 6)' },
+  project_id: uuid,
+}, ['generatorId', 'reviewerId', 'task']);
+export const turnBody = obj({
+  agentId: nonEmpty(200),
+  role: { type: 'string', enum: ['generate', 'review', 'interrupt'] },
+  content: nonEmpty(100_000),
+}, ['agentId', 'role', 'content']);
+export const endBody = obj({
+  outcome: { type: 'string', enum: ['completed', 'abandoned'] },
+  qualityScore: { type: ['number', 'null'], minimum: 0, maximum: 1 },
+}, ['outcome']);
+
+for (const base of ['/pair-sessions', '/api/v1/pair-sessions']) {
+  defineRoute({
+    method: 'post', path: base, tag: TAG, summary: 'Create a pair session (generator + reviewer, one shared workspace sandbox)',
+    body: createPairBody, status: 201, idempotent: true,
+    handler: async (_ctx, { principal, body }) => {
+      const m = await resolveProject(principal, body.project_id, 'write');
+      const pair = await createPair(m, body);
+      return loadPairView(pair.id);
+    },
+  });
+
+  defineRoute({
+    method: 'get', path: base, tag: TAG, summary: "List pair sessions in the caller's projects, newest first",
+    query: obj({ project_id: uuid, status: { type: 'string', enum: ['active', 'completed', 'abandoned'] }, ...pagination }),
+    handler: async (_ctx, { principal, query }) => {
+      const ids = query.project_id ? [(await requireProject(principal, query.project_id)).projectId] : await projectIdsOf(principal);
+      const q = db('pair_sessions').whereIn('project_id', ids);
+      if (query.status) q.andWhere({ status: query.status });
+      const [{ count }] = await q.clone().count<{ count: string }[]>('* as count');
+      const rows = await q.orderBy('created_at', 'desc').limit(query.limit).offset(query.offset);
+      const turns = await turnsOf(rows.map((r) => r.id));
+      return { pairSessions: rows.map((r) => pairView(r, turns.get(r.id)!)), total: Number(count) };
+    },
+  });
+
+  defineRoute({
+    method: 'get', path: `${base}/:id`, tag: TAG, summary: 'Get a pair session with its turns',
+    handler: async (_ctx, { principal, params }) => {
+      const p = await requirePair(await projectIdsOf(principal), params.id);
+      await nudge(p);
+      return loadPairView(p.id);
+    },
+  });
+
+  defineRoute({
+    method: 'post', path: `${base}/:id/turns`, tag: TAG,
+    summary: 'Add a turn: generate and review alternate (generator first); interrupt any time, from anyone',
+    body: turnBody, status: 201,
+    handler: async (_ctx, { principal, params, body }) => {
+      const p = await requirePair(await projectIdsOf(principal), params.id);
+      await requireProject(principal, p.project_id, 'write');
+      return turnView(await postTurn(p, body));
+    },
+  });
+
+  defineRoute({
+    method: 'post', path: `${base}/:id/end`, tag: TAG, summary: 'End with an outcome (completed | abandoned) and an optional qualityScore in [0, 1]',
+    body: endBody,
+    handler: async (_ctx, { principal, params, body }) => {
+      const p = await requirePair(await projectIdsOf(principal), params.id);
+      await requireProject(principal, p.project_id, 'write');
+      await endPair(p, body.outcome, body.qualityScore);
+      return loadPairView(p.id);
+    },
+  });
+}
