@@ -8,6 +8,7 @@ import { config } from './config.js';
 import { attachSocketIO } from './realtime/socketio.js';
 import { attachAgentWebSocket } from './realtime/agent-ws.js';
 import { closeSubscriber } from './realtime/subscriber.js';
+import { endAllStreams } from './realtime/sse-writer.js';
 import './features.js';
 
 export interface ApiServer {
@@ -22,10 +23,8 @@ export async function startApiServer(opts: { port?: number; host?: string } = {}
   // SSE streams and long-polls must not be cut by Node's default request timeout.
   server.requestTimeout = 0;
   server.keepAliveTimeout = 65_000;
-  const closers: Array<() => Promise<void>> = [];
   const agentWs = attachAgentWebSocket(server);
   const sio = attachSocketIO(server);
-  closers.push(async () => agentWs.close(), () => sio.close(), () => closeSubscriber());
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(opts.port ?? config.port, opts.host ?? config.host, () => resolve());
@@ -35,10 +34,19 @@ export async function startApiServer(opts: { port?: number; host?: string } = {}
   return {
     server,
     url: `http://127.0.0.1:${port}`,
+    /**
+     * Stop accepting, end every stream (SSE clients reconnect with Last-Event-ID, Socket.IO and
+     * /ws clients reconnect, to another replica or to this one restarted), then drop what is left.
+     * Long-lived streams would otherwise hold server.close() open forever.
+     */
     async close() {
-      for (const c of closers) await c().catch(() => {});
+      const closed = new Promise<void>((r) => (server.listening ? server.close(() => r()) : r()));
+      endAllStreams();
+      agentWs.close();
+      const sioClosed = sio.close().catch(() => {});
       server.closeAllConnections?.();
-      await new Promise<void>((r) => (server.listening ? server.close(() => r()) : r()));
+      await Promise.race([Promise.all([closed, sioClosed]), new Promise((r) => setTimeout(r, 3000))]);
+      await closeSubscriber().catch(() => {});
     },
   };
 }

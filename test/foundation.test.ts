@@ -166,6 +166,14 @@ describe('foundation: identity, projects, agents', () => {
       expect(text.status).to.equal(415);
       const badQuery = await call('GET', `/api/v1/agent-types?project_id=not-a-uuid`, { token: owner.token });
       expect(badQuery.status).to.equal(400);
+      // What Postgres cannot store, and prototype pollution, are refused before the database.
+      for (const raw of ['{"name": "a\\u0000b"}', '{"name": "\\ud800"}', '{"name": "x", "__proto__": {"admin": true}}', '{"name": "x", "sandbox": {"memory_mb": 100000000000000000000}}']) {
+        const r = await call('POST', `/api/v1/projects/${projectId}/agents`, { token: owner.token, raw });
+        expect(r.status, raw).to.equal(400);
+        expect(r.body.error).to.be.a('string');
+      }
+      expect((await call('GET', `/api/v1/projects/${projectId}/agents/a%00b`, { token: owner.token })).status).to.equal(400);
+      expect((await call('GET', `/api/v1/projects/${projectId}/agents/x/conversations?offset=100000000000000000000`, { token: owner.token })).status).to.equal(400);
       expect(await snapshotCounts(projectId)).to.deep.equal(before);
     });
   });

@@ -52,7 +52,11 @@ export function createApp(): Koa {
       } else if (e.type === 'entity.too.large' || e.status === 413) {
         ctx.status = 413;
         ctx.body = { error: `Request body too large: the limit is ${config.bodyLimitBytes} bytes` };
-      } else if (e.type === 'entity.parse.failed' || (e.status === 400 && /json|parse/i.test(e.message))) {
+      } else if (/forbidden prototype property/.test(e.message)) {
+        // The JSON parser (bourne) refuses __proto__ keys: prototype pollution attempts.
+        ctx.status = 400;
+        ctx.body = { error: 'JSON bodies may not contain "__proto__" or "constructor.prototype" keys' };
+      } else if (e.type === 'entity.parse.failed' || err instanceof SyntaxError || (e.status === 400 && /json|parse/i.test(e.message))) {
         ctx.status = 400;
         ctx.body = { error: 'Malformed JSON in request body' };
       } else if (e.status && e.status >= 400 && e.status < 500 && e.expose) {

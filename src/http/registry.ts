@@ -5,6 +5,7 @@
 import type Koa from 'koa';
 import type { ValidateFunction } from 'ajv';
 import { assertValid, compileBody, compileQuery, type JsonSchema } from './schema.js';
+import { HttpError } from './errors.js';
 import type { Principal } from './auth.js';
 
 export interface RouteInput<B = any, Q = any> {
@@ -51,7 +52,30 @@ export function defineRoute<B = any, Q = any>(def: RouteDef<B, Q>): void {
   });
 }
 
+/**
+ * Postgres cannot store NUL characters or unpaired UTF-16 surrogates (text and jsonb both refuse
+ * them), so they are refused here, with a 400, before anything reaches the database.
+ */
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
+function assertStorable(value: unknown, where: string, depth = 0): void {
+  if (typeof value === 'string') {
+    if (value.includes('\u0000') || LONE_SURROGATE.test(value)) {
+      throw new HttpError(400, `Invalid request ${where}: strings may not contain NUL characters or unpaired surrogates`);
+    }
+  } else if (value && typeof value === 'object') {
+    if (depth > 64) throw new HttpError(400, `Invalid request ${where}: nested too deeply`);
+    for (const [k, v] of Object.entries(value)) {
+      assertStorable(k, where, depth + 1);
+      assertStorable(v, where, depth + 1);
+    }
+  }
+}
+
 export function validateInput(route: CompiledRoute, ctx: Koa.Context): { body: unknown; query: unknown } {
+  assertStorable(ctx.params, 'path');
+  assertStorable(ctx.query, 'query');
+  assertStorable((ctx.request as { body?: unknown }).body, 'body');
   const query = { ...(ctx.query as Record<string, unknown>) };
   if (route.validateQuery) assertValid(route.validateQuery, query, 'query');
   let body: unknown = (ctx.request as { body?: unknown }).body;

@@ -53,5 +53,5 @@ export const obj = (properties: Record<string, unknown>, required: string[] = []
 });
 export const pagination = {
   limit: { type: 'integer', minimum: 1, maximum: 500, default: 50 },
-  offset: { type: 'integer', minimum: 0, default: 0 },
+  offset: { type: 'integer', minimum: 0, maximum: 1_000_000_000, default: 0 },
 } as const;

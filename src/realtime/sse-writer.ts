@@ -5,6 +5,13 @@
  */
 import type http from 'node:http';
 
+const streams = new Set<SseWriter>();
+
+/** Ends every SSE stream of this process (graceful shutdown). */
+export function endAllStreams(): void {
+  for (const w of [...streams]) w.end();
+}
+
 export class SseWriter {
   private open = true;
   private readonly closeHandlers: Array<() => void> = [];
@@ -21,6 +28,7 @@ export class SseWriter {
     res.write(`retry: ${retryMs}\n\n`);
     // The response's 'close' is the client (or we) ending the stream.
     res.once('close', () => this.closed());
+    streams.add(this);
   }
 
   get isOpen(): boolean {
@@ -46,6 +54,7 @@ export class SseWriter {
   private closed() {
     if (!this.open) return;
     this.open = false;
+    streams.delete(this);
     for (const fn of this.closeHandlers.splice(0)) fn();
   }
 }

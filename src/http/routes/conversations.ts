@@ -33,7 +33,7 @@ defineRoute({
 export const getConversationQuery = obj({
   include_events: { type: 'boolean', default: false },
   event_limit: { type: 'integer', minimum: 1, maximum: 1000, default: 100 },
-  event_offset: { type: 'integer', minimum: 0, default: 0 },
+  event_offset: { type: 'integer', minimum: 0, maximum: 1_000_000_000, default: 0 },
 });
 defineRoute({
   method: 'get', path: `${P}/conversations/:conversationId`, tag: 'Conversations (004)', summary: 'Get a conversation, optionally with its events',

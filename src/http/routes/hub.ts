@@ -49,7 +49,7 @@ defineRoute({
 });
 defineRoute({
   method: 'get', path: '/api/v1/tasks', tag: 'Agent hub (003)', summary: "Tasks of the acting agent (role=from: it asked; role=to: it was asked)",
-  query: obj({ role: { type: 'string', enum: ['from', 'to'] }, status: taskStatus, asAgentId, limit: { type: 'integer', minimum: 1, maximum: 500, default: 100 }, offset: { type: 'integer', minimum: 0, default: 0 } }),
+  query: obj({ role: { type: 'string', enum: ['from', 'to'] }, status: taskStatus, asAgentId, limit: { type: 'integer', minimum: 1, maximum: 500, default: 100 }, offset: { type: 'integer', minimum: 0, maximum: 1_000_000_000, default: 0 } }),
   handler: async (_ctx, { principal, query }) => tasks.listTasks(await actingAgent(principal, query.asAgentId, 'read'), query),
 });
 defineRoute({

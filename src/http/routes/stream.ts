@@ -8,7 +8,7 @@ import { requireSession } from '../../services/sessions.js';
 import { streamSession } from '../../realtime/sse.js';
 
 export const streamQuery = obj({
-  last_event_id: { type: 'integer', minimum: -1, description: 'Same as the Last-Event-ID header, for clients that cannot set it' },
+  last_event_id: { type: 'integer', minimum: -1, maximum: 2_000_000_000, description: 'Same as the Last-Event-ID header, for clients that cannot set it' },
   access_token: { type: 'string', maxLength: 4000, description: 'The bearer token, for clients that cannot set headers' },
 });
 
@@ -19,7 +19,7 @@ defineRoute({
   handler: async (ctx, { principal, params, query }) => {
     const s = await requireSession(await projectIdsOf(principal), params.sid);
     const header = ctx.get('last-event-id');
-    if (header && !/^-?\d+$/.test(header)) throw badRequest('Last-Event-ID must be an event_index (an integer)');
+    if (header && !/^-?\d{1,10}$/.test(header)) throw badRequest('Last-Event-ID must be an event_index (an integer)');
     const after = header ? Number(header) : (query.last_event_id ?? -1);
     ctx.state.quietLog = true;
     // From here on the raw response is ours; Koa must not touch it (and never compresses it).
