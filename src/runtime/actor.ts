@@ -71,6 +71,8 @@ export async function runActivation(sessionId: string, deps: ActorDeps): Promise
       return 'stood-down';
     }
     if (err instanceof Fenced) return 'stood-down';
+    // Postgres, Redis or Docker away for a moment: let BullMQ retry the job (it resumes from the log).
+    if (isTransient(err)) throw err;
     const message = err instanceof ModelProviderError ? err.message : `Internal error: ${(err as Error).message}`;
     log.warn({ err }, 'session failed');
     await writeSession(sessionId, [{ event_type: 'error', event_source: 'system', payload: { message } }], {
@@ -86,6 +88,13 @@ export async function runActivation(sessionId: string, deps: ActorDeps): Promise
     // Tells a pausing api that this activation touches the container no more (see pauseSession).
     await redis().set(key('released', sessionId), String(activation), 'EX', 300).catch(() => {});
   }
+}
+
+/** Errors of the infrastructure rather than of the session: connection refused/reset/terminated, pg shutdown codes. */
+export function isTransient(err: unknown): boolean {
+  const e = err as { code?: string; message?: string };
+  if (e?.code && /^(ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|57P0[1-3]|08\d{3}|53300)$/.test(e.code)) return true;
+  return /Connection terminated|connect ECONNREFUSED|Connection is closed|Knex: Timeout acquiring a connection|the database system is (starting up|shutting down)/i.test(e?.message ?? '');
 }
 
 /** Worker shutting down: give the session back to the queue so another worker carries on. */

@@ -17,8 +17,11 @@ export function sessionQueue(): Queue {
     defaultJobOptions: {
       removeOnComplete: { age: 3600, count: 1000 },
       removeOnFail: { age: 24 * 3600, count: 1000 },
-      // A failed activation is recorded on the session, not retried blindly.
-      attempts: 1,
+      // Model and tool failures are recorded on the session and end the job normally; a job
+      // only fails when the infrastructure did (Postgres or Redis away), and then it is retried:
+      // the activation resumes from the event log.
+      attempts: 8,
+      backoff: { type: 'exponential', delay: 500 },
     },
   });
   return queue;

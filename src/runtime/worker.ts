@@ -11,6 +11,7 @@ import { log as rootLog } from '../log.js';
 import { controlChannel } from '../realtime/bus.js';
 import { runActivation, type StopReason } from './actor.js';
 import { SESSION_QUEUE } from './queue.js';
+import { writeSession } from '../db/session-store.js';
 import { startReaper } from './reaper.js';
 import { startWebhookWorker } from './webhooks.js';
 import { sandboxDriver } from './sandbox/index.js';
@@ -59,6 +60,15 @@ export async function startSessionWorker(opts: { concurrency?: number; reaper?: 
     },
   );
   worker.on('error', (err) => log.error({ err }, 'worker error'));
+  // Out of retries: say so on the session rather than leave it "running" with no job behind it.
+  worker.on('failed', (job, err) => {
+    if (!job || job.attemptsMade < (job.opts.attempts ?? 1)) return;
+    const sessionId = (job.data as { sessionId: string }).sessionId;
+    const reason = `Infrastructure error after ${job.attemptsMade} attempts: ${err.message}`;
+    void writeSession(sessionId, [{ event_type: 'error', event_source: 'system', payload: { message: reason } }], {
+      from: ['queued', 'running'], to: 'failed', reason,
+    }).catch((e) => log.error({ err: e, session: sessionId }, 'could not mark session failed'));
+  });
   const reaper = opts.reaper === false ? null : startReaper(log);
   const webhooks = startWebhookWorker(log);
   log.info({ concurrency: opts.concurrency ?? config.workerConcurrency }, 'session worker started');
