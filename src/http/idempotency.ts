@@ -36,13 +36,23 @@ export async function withIdempotency(
     if (again) throw new HttpError(409, 'A request with this Idempotency-Key is still in progress');
     await db('idempotency_keys').insert({ scope, key, status: PENDING, body: JSON.stringify(null) }).onConflict(['scope', 'key']).ignore();
   }
+  let result: { status: number; body: unknown };
   try {
-    const result = await run();
-    await db('idempotency_keys').where({ scope, key }).update({ status: result.status, body: JSON.stringify(result.body ?? {}) });
-    return result;
+    result = await run();
   } catch (err) {
     // Errors are not recorded: fixing the input and retrying with the same key should work.
-    await db('idempotency_keys').where({ scope, key }).del();
+    await db('idempotency_keys').where({ scope, key }).del().catch(() => {});
     throw err;
+  }
+  // The side effects happened: the answer must be recorded, or a retry would repeat them. Keep
+  // trying through a database blip rather than give up and release the key.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await db('idempotency_keys').where({ scope, key }).update({ status: result.status, body: JSON.stringify(result.body ?? {}) });
+      return result;
+    } catch (err) {
+      if (attempt >= 40) throw err;
+      await new Promise((r) => setTimeout(r, Math.min(250 * attempt, 2000)));
+    }
   }
 }
