@@ -214,6 +214,11 @@ describe('session actor', function () {
     expect(b.status).to.equal(201);
     expect(b.body.id).to.equal(a.body.id);
     expect((await db('sessions').where({ agent_id: agent.id })).length).to.equal(1);
+    // The first attempt committed but its answer was lost: the session remembers the key.
+    await db('idempotency_keys').where({ key: 'create-once-123' }).del();
+    const c = await call('POST', '/api/v1/sessions', { token: owner.token, headers, body: { agent_id: agent.id } });
+    expect(c.body.id).to.equal(a.body.id);
+    expect((await db('sessions').where({ agent_id: agent.id })).length).to.equal(1);
     const m1 = await call('POST', `/api/sessions/${a.body.id}/message`, { token: owner.token, headers: { 'idempotency-key': 'm1' }, body: { content: 'x' } });
     const m2 = await call('POST', `/api/sessions/${a.body.id}/message`, { token: owner.token, headers: { 'idempotency-key': 'm1' }, body: { content: 'x' } });
     expect(m2.body.message_id).to.equal(m1.body.message_id);

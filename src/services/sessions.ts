@@ -30,17 +30,24 @@ export interface CreateSessionInput {
   sandbox?: SandboxRow;
   sandboxInput?: SandboxInput;
   chatSessionId?: string;
+  /** The request's Idempotency-Key: a retry returns the session it created. */
+  idempotencyKey?: string;
 }
 
 export async function createSession(m: Membership, input: CreateSessionInput): Promise<SessionRow> {
-  const agent = await requireAgent(m.projectId, input.agentRef).catch(() => {
-    throw badRequest(`Unknown agent "${input.agentRef}" in this project`);
+  const agent = await requireAgent(m.projectId, input.agentRef).catch((err) => {
+    if (err instanceof HttpError && err.status === 404) throw badRequest(`Unknown agent "${input.agentRef}" in this project`);
+    throw err; // the database, not the input
   });
+  if (input.idempotencyKey) {
+    const earlier = await db('sessions').where({ project_id: m.projectId, created_by_member_id: m.memberId, idempotency_key: input.idempotencyKey }).first();
+    if (earlier) return finishCreation(earlier, agent, input);
+  }
   if (agent.kind === 'external') {
     throw badRequest(`Agent "${agent.handle}" is external: it drives itself with its API key; sessions run hosted agents`);
   }
-  const first = input.message ?? input.prompt ?? null;
   const id = await db.transaction(async (tx) => {
+    // Same key, same member, raced here twice: the unique index lets only one insert through.
     const sessionId = (await tx.raw('select gen_random_uuid() as id')).rows[0].id as string;
     // Without a shared sandbox the session gets one of its own, removed when the session stops.
     const sb = input.sandbox ?? (await insertSandbox(tx, m.projectId, agent, input.sandboxInput ?? {}, sessionId));
@@ -48,19 +55,34 @@ export async function createSession(m: Membership, input: CreateSessionInput): P
       id: sessionId, project_id: m.projectId, agent_id: agent.id, sandbox_id: sb.id,
       created_by_member_id: m.memberId, trigger_type: input.triggerType ?? 'api',
       task_id: input.taskId ?? null, task_title: input.taskTitle ?? null, chat_session_id: input.chatSessionId ?? null,
-      status: 'queued', prompt: input.prompt ?? null,
+      status: 'queued', prompt: input.prompt ?? null, idempotency_key: input.idempotencyKey ?? null,
       metadata: JSON.stringify(input.metadata ?? {}), data: JSON.stringify(input.data ?? {}),
     });
     return sessionId;
+  }).catch(async (err) => {
+    if (err.code !== '23505' || !input.idempotencyKey) throw err;
+    const earlier = await db('sessions').where({ project_id: m.projectId, created_by_member_id: m.memberId, idempotency_key: input.idempotencyKey }).first();
+    return earlier.id as string;
   });
+  return finishCreation((await getSession(id))!, agent, input);
+}
+
+/**
+ * Writes a new session's first events and queues it. Safe to repeat: a session whose creation
+ * was interrupted before its first event (next_event_index 0) is completed by the retry.
+ */
+async function finishCreation(s: SessionRow, agent: AgentRow, input: CreateSessionInput): Promise<SessionRow> {
+  if (s.next_event_index > 0) return s;
+  const id = s.id;
+  const first = input.message ?? input.prompt ?? null;
   // A new session starts queued when it has something to do, idle otherwise.
   // The first status event says who and why, for agent:conversation:started.
   const origin = { agent_id: agent.id, trigger_type: input.triggerType ?? 'api' };
   const created = { event_type: 'status' as const, event_source: 'system' as const, payload: { status: 'queued', previous_status: null, reason: 'created', ...origin } };
   const res = first
-    ? await writeSession(id, [created, userMessage(first)])
-    : await writeSession(id, [], { to: 'idle', reason: 'created', statusExtra: origin });
-  if (!res) throw new Error('session vanished right after creation');
+    ? await writeSession(id, [created, userMessage(first)], { expectNextIndex: 0 })
+    : await writeSession(id, [], { to: 'idle', reason: 'created', statusExtra: origin, expectNextIndex: 0 });
+  if (!res) return (await getSession(id))!; // a concurrent retry finished it
   if (res.session.status === 'queued') await enqueueActivation(id, res.session.activation);
   return res.session;
 }

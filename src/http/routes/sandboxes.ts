@@ -109,11 +109,11 @@ export const createSandboxSessionBody = obj({ metadata, message: { type: 'string
 defineRoute({
   method: 'post', path: '/api/v1/sandboxes/:id/sessions', tag: 'Sandboxes (002)', summary: 'Start a session in a sandbox (several may share one)',
   body: createSandboxSessionBody, status: 201, idempotent: true,
-  handler: async (_ctx, { principal, params, body }) => {
+  handler: async (ctx, { principal, params, body }) => {
     const sb = await getSandboxRow(await projectIdsOf(principal), params.id);
     const m = await requireProject(principal, sb.project_id, 'write');
     if (sb.state === 'stopped') throw new HttpError(409, 'This sandbox was deleted; create a new one');
-    const s = await createSession(m, { agentRef: sb.agent_id, sandbox: sb, metadata: body.metadata, message: body.message });
+    const s = await createSession(m, { agentRef: sb.agent_id, sandbox: sb, metadata: body.metadata, message: body.message, idempotencyKey: ctx.get('idempotency-key') || undefined });
     return session002View(await withViewData(s));
   },
 });
@@ -133,9 +133,9 @@ export const createSessionBody = obj({
 defineRoute({
   method: 'post', path: '/api/v1/sessions', tag: 'Sessions (002)', summary: 'Create a session with its own new sandbox in one call',
   body: createSessionBody, status: 201, idempotent: true,
-  handler: async (_ctx, { principal, body }) => {
+  handler: async (ctx, { principal, body }) => {
     const m = await resolveProject(principal, body.project_id, 'write');
-    const s = await createSession(m, { agentRef: body.agent_id, message: body.message, metadata: body.metadata });
+    const s = await createSession(m, { agentRef: body.agent_id, message: body.message, metadata: body.metadata, idempotencyKey: ctx.get('idempotency-key') || undefined });
     return session002View(await withViewData(s));
   },
 });

@@ -39,9 +39,9 @@ export const create001Body = obj({
 defineRoute({
   method: 'post', path: '/api/sessions', tag: 'Sessions (001)', summary: 'Create a session (its prompt, if any, is the first message)',
   body: create001Body, status: 201, idempotent: true,
-  handler: async (_ctx, { principal, body }) => {
+  handler: async (ctx, { principal, body }) => {
     const m = await resolveProject(principal, body.project_id, 'write');
-    const s = await createSession(m, { agentRef: body.agent_id, prompt: body.prompt, taskId: body.task_id, data: body.data });
+    const s = await createSession(m, { agentRef: body.agent_id, prompt: body.prompt, taskId: body.task_id, data: body.data, idempotencyKey: ctx.get('idempotency-key') || undefined });
     return session001View(await withViewData(s));
   },
 });
