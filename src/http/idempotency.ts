@@ -24,6 +24,9 @@ export async function withIdempotency(
     .ignore()
     .returning('key');
   if (inserted.length === 0) {
+    // A pending record older than a minute belongs to an attempt that died (e.g. the database
+    // went away before it could release the key): take it over.
+    await db('idempotency_keys').where({ scope, key, status: PENDING }).andWhere('created_at', '<', db.raw("now() - interval '60 seconds'")).del();
     // Someone else holds this key: wait for their answer.
     for (let i = 0; i < 300; i++) {
       const row = await db('idempotency_keys').where({ scope, key }).first('status', 'body');
