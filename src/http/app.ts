@@ -14,6 +14,7 @@ import { authenticateToken, bearerToken } from './auth.js';
 import { routes, validateInput, type CompiledRoute } from './registry.js';
 import { withIdempotency } from './idempotency.js';
 import { httpRequests } from '../lib/metrics.js';
+import { isTransient } from '../lib/transient.js';
 import './routes/index.js';
 
 export function createApp(): Koa {
@@ -62,6 +63,11 @@ export function createApp(): Koa {
       } else if (e.status && e.status >= 400 && e.status < 500 && e.expose) {
         ctx.status = e.status;
         ctx.body = { error: e.message };
+      } else if (isTransient(err)) {
+        log.warn({ err, requestId: ctx.state.requestId, path: ctx.path }, 'service unavailable');
+        ctx.status = 503;
+        ctx.set('Retry-After', '2');
+        ctx.body = { error: 'A backing service (database, Redis or Docker) is briefly unavailable; retry shortly' };
       } else {
         log.error({ err, requestId: ctx.state.requestId, path: ctx.path }, 'unhandled error');
         ctx.status = 500;

@@ -4,14 +4,18 @@
  */
 import { Redis } from 'ioredis';
 import { config } from '../config.js';
+import { log } from '../log.js';
 
 export function createRedis(opts: { forBullmq?: boolean; name?: string } = {}): Redis {
-  return new Redis(config.redisUrl, {
+  const client = new Redis(config.redisUrl, {
     maxRetriesPerRequest: opts.forBullmq ? null : 3,
     enableReadyCheck: true,
     connectionName: opts.name,
     lazyConnect: false,
   });
+  // ioredis reconnects by itself; without a listener each failed attempt is an "unhandled error".
+  client.on('error', (err) => log.debug({ err: err.message, connection: opts.name }, 'redis connection error'));
+  return client;
 }
 
 let shared: Redis | undefined;

@@ -10,7 +10,7 @@
 import type { SseWriter } from './sse-writer.js';
 import { loadEvents, type EventRow } from '../db/session-store.js';
 import { bufferedDeltas, sessionChannel, type BusMessage, type LiveMessage } from './bus.js';
-import { listen } from './subscriber.js';
+import { listen, onReconnect } from './subscriber.js';
 
 export const KEEPALIVE_MS = 15_000;
 const TERMINAL = ['completed', 'failed', 'stopped'];
@@ -48,6 +48,7 @@ export async function streamSession(sse: SseWriter, sessionId: string, afterInde
     if (ended) return;
     ended = true;
     clearInterval(keepalive);
+    stopResync();
     unlisten();
     sse.end();
   };
@@ -85,7 +86,19 @@ export async function streamSession(sse: SseWriter, sessionId: string, afterInde
     if (held) held.push(m);
     else chain = chain.then(() => handle(m)).catch(() => {});
   });
-  const keepalive = setInterval(() => push({ time: new Date().toISOString() }, 'keepalive'), KEEPALIVE_MS);
+  // Pub/sub drops what is published while Redis is away: after a reconnect, and at every
+  // keepalive as a backstop, read the log for durable events this stream has not sent.
+  const catchUp = () => {
+    if (held || ended) return;
+    chain = chain.then(async () => {
+      for (const e of await loadEvents(sessionId, { after: sent })) emitDurable(e);
+    }).catch(() => {});
+  };
+  const stopResync = onReconnect(catchUp);
+  const keepalive = setInterval(() => {
+    push({ time: new Date().toISOString() }, 'keepalive');
+    catchUp();
+  }, KEEPALIVE_MS);
   sse.onClose(end);
 
   for (const e of await loadEvents(sessionId, { after: afterIndex })) emitDurable(e);

@@ -14,6 +14,13 @@ let sub: Redis | undefined;
 const listeners = new Map<string, Set<Listener>>();
 const rawListeners = new Map<string, Set<RawListener>>();
 const subscribed = new Map<string, Promise<unknown>>();
+const reconnectHandlers = new Set<() => void>();
+
+/** Called after the subscriber reconnects to Redis; returns an unregister function. */
+export function onReconnect(fn: () => void): () => void {
+  reconnectHandlers.add(fn);
+  return () => reconnectHandlers.delete(fn);
+}
 
 function connection(): Redis {
   if (sub) return sub;
@@ -42,7 +49,13 @@ function connection(): Redis {
       }
     }
   });
-  // ioredis re-subscribes after a reconnect by itself (autoResubscribe).
+  // ioredis re-subscribes after a reconnect by itself (autoResubscribe), but whatever was
+  // published while it was away is gone: tell listeners to catch up from the durable log.
+  let readyOnce = false;
+  sub.on('ready', () => {
+    if (readyOnce) for (const fn of [...reconnectHandlers]) fn();
+    readyOnce = true;
+  });
   return sub;
 }
 

@@ -27,6 +27,7 @@ import type { SandboxDriver } from './sandbox/driver.js';
 import { BUILTIN_TOOLS, runTool } from './tools.js';
 import { runTaskTool, TASK_TOOLS } from '../services/tasks.js';
 import { McpToolbox } from './mcp.js';
+import { isTransient } from '../lib/transient.js';
 import { dockerClient } from './sandbox/index.js';
 
 const TASK_TOOL_NAMES = new Set(TASK_TOOLS.map((t) => t.name));
@@ -88,13 +89,6 @@ export async function runActivation(sessionId: string, deps: ActorDeps): Promise
     // Tells a pausing api that this activation touches the container no more (see pauseSession).
     await redis().set(key('released', sessionId), String(activation), 'EX', 300).catch(() => {});
   }
-}
-
-/** Errors of the infrastructure rather than of the session: connection refused/reset/terminated, pg shutdown codes. */
-export function isTransient(err: unknown): boolean {
-  const e = err as { code?: string; message?: string };
-  if (e?.code && /^(ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|57P0[1-3]|08\d{3}|53300)$/.test(e.code)) return true;
-  return /Connection terminated|connect ECONNREFUSED|Connection is closed|Knex: Timeout acquiring a connection|the database system is (starting up|shutting down)/i.test(e?.message ?? '');
 }
 
 /** Worker shutting down: give the session back to the queue so another worker carries on. */

@@ -11,6 +11,7 @@ import { db } from '../db/knex.js';
 import type { Logger } from '../log.js';
 import { pauseSession } from '../services/sessions.js';
 import { enqueueActivation } from './queue.js';
+import { writeSession } from '../db/session-store.js';
 import { pruneAgentEvents } from '../services/hub.js';
 import { sandboxDriver } from './sandbox/index.js';
 
@@ -70,6 +71,14 @@ export async function removeOrphans(log: Logger) {
 }
 
 async function requeueStranded() {
-  const rows = await db('sessions').where({ status: 'queued' }).andWhere('updated_at', '<', db.raw("now() - interval '30 seconds'")).limit(100).select('id', 'activation');
+  // Only sessions whose creation finished (first events written): a half-created one waits for
+  // its client's retry (Idempotency-Key) to finish it, and is failed if none comes.
+  const rows = await db('sessions').where({ status: 'queued' }).andWhere('next_event_index', '>', 0)
+    .andWhere('updated_at', '<', db.raw("now() - interval '30 seconds'")).limit(100).select('id', 'activation');
   for (const s of rows) await enqueueActivation(s.id, s.activation);
+  const abandoned = await db('sessions').where({ status: 'queued', next_event_index: 0 })
+    .andWhere('created_at', '<', db.raw("now() - interval '10 minutes'")).limit(100).select('id');
+  for (const s of abandoned) {
+    await writeSession(s.id, [], { from: ['queued'], expectNextIndex: 0, to: 'failed', reason: 'creation was interrupted and never retried' });
+  }
 }

@@ -11,7 +11,7 @@ import { log as rootLog } from '../log.js';
 import { controlChannel } from '../realtime/bus.js';
 import { runActivation, type StopReason } from './actor.js';
 import { SESSION_QUEUE } from './queue.js';
-import { writeSession } from '../db/session-store.js';
+import { getSession, writeSession } from '../db/session-store.js';
 import { startReaper } from './reaper.js';
 import { startWebhookWorker } from './webhooks.js';
 import { sandboxDriver } from './sandbox/index.js';
@@ -65,9 +65,16 @@ export async function startSessionWorker(opts: { concurrency?: number; reaper?: 
     if (!job || job.attemptsMade < (job.opts.attempts ?? 1)) return;
     const sessionId = (job.data as { sessionId: string }).sessionId;
     const reason = `Infrastructure error after ${job.attemptsMade} attempts: ${err.message}`;
-    void writeSession(sessionId, [{ event_type: 'error', event_source: 'system', payload: { message: reason } }], {
-      from: ['queued', 'running'], to: 'failed', reason,
-    }).catch((e) => log.error({ err: e, session: sessionId }, 'could not mark session failed'));
+    // Job ids are <session>_<activation when queued>; its claim made that +1. Anything newer
+    // belongs to another activation, which this stale job must not fail.
+    const queuedAt = Number(String(job.id).split('_').pop());
+    void (async () => {
+      const s = await getSession(sessionId);
+      if (!s || (Number.isFinite(queuedAt) && s.activation > queuedAt + 1)) return;
+      await writeSession(sessionId, [{ event_type: 'error', event_source: 'system', payload: { message: reason } }], {
+        from: ['queued', 'running'], to: 'failed', reason, activation: s.activation,
+      });
+    })().catch((e) => log.error({ err: e, session: sessionId }, 'could not mark session failed'));
   });
   const reaper = opts.reaper === false ? null : startReaper(log);
   const webhooks = startWebhookWorker(log);

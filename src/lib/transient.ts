@@ -1,0 +1,10 @@
+/**
+ * Errors of the infrastructure rather than of a request or a session: Postgres, Redis or Docker
+ * away for a moment (connection refused/reset/terminated, pg shutdown and connection codes).
+ * Jobs retry on them; the API answers 503 with Retry-After.
+ */
+export function isTransient(err: unknown): boolean {
+  const e = err as { code?: string; message?: string };
+  if (e?.code && /^(ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|57P0[1-3]|08\d{3}|53300)$/.test(e.code)) return true;
+  return /Connection terminated|connect ECONNREFUSED|Connection is closed|Knex: Timeout acquiring a connection|the database system is (starting up|shutting down)/i.test(e?.message ?? '');
+}
