@@ -19,7 +19,7 @@ defineRoute({
   handler: async (ctx, { principal, params, query }) => {
     const s = await requireSession(await projectIdsOf(principal), params.sid);
     const header = ctx.get('last-event-id');
-    if (header && !/^-?\d{1,10}$/.test(header)) throw badRequest('Last-Event-ID must be an event_index (an integer)');
+    if (header && (!/^-?\d{1,10}$/.test(header) || Math.abs(Number(header)) > 2_000_000_000)) throw badRequest('Last-Event-ID must be an event_index (an integer)');
     const after = header ? Number(header) : (query.last_event_id ?? -1);
     ctx.state.quietLog = true;
     // From here on the raw response is ours; Koa must not touch it (and never compresses it).
