@@ -1,0 +1,218 @@
+/**
+ * What the benchmark runs against: a fresh `troupe_bench` database, its own Redis prefix and
+ * container label, and the api and the session worker as two real child processes (so their
+ * memory can be told apart and the clients in this process do not share their event loop).
+ */
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import Docker from 'dockerode';
+import { Redis } from 'ioredis';
+import pg from 'pg';
+import { log, mapLimit, sleep } from './util.js';
+
+export const execFileP = promisify(execFile);
+export const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../..');
+export const RESULTS_DIR = path.join(ROOT, 'bench', 'results');
+
+export const PREFIX = process.env.TROUPE_REDIS_PREFIX || 'troupe-bench';
+export const INSTANCE = process.env.TROUPE_INSTANCE || 'bench';
+export const IMAGE = 'troupe-sandbox-minimal:latest';
+export const REDIS_URL = process.env.REDIS_URL || 'redis://127.0.0.1:6379';
+export const JWT_SECRET = process.env.TROUPE_JWT_SECRET || 'troupe-bench-secret-not-for-production';
+const ADMIN_DB_URL = process.env.BENCH_ADMIN_DATABASE_URL || 'postgres://troupe:troupe@127.0.0.1:5432/troupe';
+/** Set BENCH_DATABASE_URL to use an existing database as is (it is migrated, never dropped). */
+export const DATABASE_URL = process.env.BENCH_DATABASE_URL || 'postgres://troupe:troupe@127.0.0.1:5432/troupe_bench';
+
+export const docker = new Docker();
+
+/** Drops and recreates troupe_bench (the troupe role has CREATEDB), then migrates it. */
+export async function prepareDatabase(): Promise<void> {
+  if (!process.env.BENCH_DATABASE_URL) {
+    const name = new URL(DATABASE_URL).pathname.slice(1);
+    const admin = new pg.Client({ connectionString: ADMIN_DB_URL });
+    await admin.connect();
+    try {
+      await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await admin.query(`CREATE DATABASE ${name}`);
+    } finally {
+      await admin.end();
+    }
+  }
+  const { stdout } = await execFileP(process.execPath, ['--import', 'tsx', 'scripts/migrate.ts', 'latest'], {
+    cwd: ROOT, env: { ...process.env, DATABASE_URL, TROUPE_LOG_LEVEL: 'warn' },
+  });
+  log(`database ${new URL(DATABASE_URL).pathname.slice(1)}: ${stdout.trim().replace(/^\[migrate\]\s*/, '')}`);
+}
+
+/** Deletes every key under the bench prefix: stale queues from an aborted run must not wake up. */
+export async function flushPrefix(): Promise<number> {
+  const r = new Redis(REDIS_URL, { maxRetriesPerRequest: 3 });
+  let n = 0;
+  try {
+    let cursor = '0';
+    do {
+      const [next, keys] = await r.scan(cursor, 'MATCH', `${PREFIX}:*`, 'COUNT', 1000);
+      cursor = next;
+      if (keys.length) n += await r.unlink(...keys);
+    } while (cursor !== '0');
+  } finally {
+    r.disconnect();
+  }
+  return n;
+}
+
+/** Force-removes every container labelled with the bench instance (sessions' and baselines'). */
+export async function removeBenchContainers(): Promise<number> {
+  const list = await docker.listContainers({ all: true, filters: { label: [`troupe.instance=${INSTANCE}`] } });
+  await mapLimit(list, 8, (c) => docker.getContainer(c.Id).remove({ force: true }).catch(() => {}));
+  return list.length;
+}
+
+export async function machineInfo() {
+  let dockerVersion = 'unknown';
+  try {
+    dockerVersion = (await execFileP('docker', ['version', '--format', '{{.Server.Version}}'])).stdout.trim();
+  } catch {
+    /* reported as unknown */
+  }
+  return {
+    cpus: os.cpus().length,
+    memory_gb: Number((os.totalmem() / 1024 ** 3).toFixed(1)),
+    node: process.version,
+    docker_version: dockerVersion,
+  };
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => {
+      const port = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(port));
+    });
+    s.on('error', reject);
+  });
+}
+
+export interface Proc {
+  name: string;
+  child: ChildProcess;
+  exited: boolean;
+  /** Resident set size in MB, from /proc. */
+  rssMb(): number;
+  stop(): Promise<void>;
+}
+
+/** Starts `node --import tsx <script>`; resolves when `ready` shows in its output; logs go to bench/results/<name>.log. */
+export function startProcess(name: string, script: string, args: string[], env: Record<string, string>, ready: RegExp): Promise<Proc> {
+  fs.mkdirSync(RESULTS_DIR, { recursive: true });
+  const logFile = fs.createWriteStream(path.join(RESULTS_DIR, `${name}.log`));
+  const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], {
+    cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  const proc: Proc = {
+    name, child, exited: false,
+    rssMb: () => rssMbOf(child.pid),
+    async stop() {
+      if (proc.exited) return;
+      const gone = new Promise<void>((r) => child.once('exit', () => r()));
+      child.kill('SIGTERM');
+      const hard = setTimeout(() => child.kill('SIGKILL'), 15_000);
+      await gone;
+      clearTimeout(hard);
+    },
+  };
+  child.on('exit', () => {
+    proc.exited = true;
+    logFile.end();
+  });
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${name} did not start within 60 s:\n${out.slice(-2000)}`)), 60_000);
+    let started = false;
+    const onData = (d: Buffer) => {
+      logFile.write(d);
+      if (started) return;
+      out += d.toString();
+      if (ready.test(out)) {
+        started = true;
+        clearTimeout(timer);
+        resolve(proc);
+      }
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', onData);
+    child.once('exit', (code) => {
+      if (started) return;
+      clearTimeout(timer);
+      reject(new Error(`${name} exited with ${code} before it was ready:\n${out.slice(-2000)}`));
+    });
+  });
+}
+
+export function rssMbOf(pid: number | undefined): number {
+  if (!pid) return NaN;
+  try {
+    const m = /VmRSS:\s+(\d+)\s+kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) / 1024 : NaN;
+  } catch {
+    return NaN;
+  }
+}
+
+export interface Stack {
+  url: string;
+  api: Proc;
+  worker: Proc;
+  /** Throws if a child process has died (a scenario then fails instead of waiting on it). */
+  assertAlive(): void;
+  stop(): Promise<void>;
+}
+
+/** The api (src/main.ts --api-only) and a session worker (workers/main.ts), on the bench DB, prefix and instance. */
+export async function startStack(opts: { workerConcurrency: number }): Promise<Stack> {
+  const port = await freePort();
+  const env: Record<string, string> = {
+    DATABASE_URL,
+    REDIS_URL,
+    TROUPE_REDIS_PREFIX: PREFIX,
+    TROUPE_INSTANCE: INSTANCE,
+    TROUPE_JWT_SECRET: JWT_SECRET,
+    TROUPE_DEFAULT_IMAGE: IMAGE,
+    TROUPE_LOG_LEVEL: process.env.BENCH_LOG_LEVEL || 'warn',
+    TROUPE_WORKER_CONCURRENCY: String(opts.workerConcurrency),
+    // Nothing of ours sits idle that long; the reaper must not pause sessions mid-scenario.
+    TROUPE_IDLE_TIMEOUT_SECONDS: '3600',
+    PORT: String(port),
+    HOST: '127.0.0.1',
+  };
+  const started = await Promise.allSettled([
+    startProcess('api', 'src/main.ts', ['--api-only'], env, /Troupe is running/),
+    startProcess('worker', 'workers/main.ts', [], env, /worker .* started/),
+  ]);
+  const failed = started.find((s) => s.status === 'rejected');
+  if (failed) {
+    // Don't leave the one that did start behind.
+    for (const s of started) if (s.status === 'fulfilled') await s.value.stop();
+    throw (failed as PromiseRejectedResult).reason;
+  }
+  const [api, worker] = started.map((s) => (s as PromiseFulfilledResult<Proc>).value);
+  const stack: Stack = {
+    url: `http://127.0.0.1:${port}`,
+    api,
+    worker,
+    assertAlive() {
+      for (const p of [api, worker]) {
+        if (p.exited) throw new Error(`the ${p.name} process died (see bench/results/${p.name}.log)`);
+      }
+    },
+    async stop() {
+      await Promise.all([worker.stop(), api.stop()]);
+    },
+  };
+  await sleep(200);
+  return stack;
+}
