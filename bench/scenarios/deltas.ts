@@ -118,7 +118,13 @@ export const deltasScenario: Scenario = {
         await waitFor(`all ${sessions} sessions to finish streaming (${label})`, () => {
           ctx.stack.assertAlive();
           return ids.every((id) => idleIn.get(id) === p);
-        }, { timeoutMs: 120_000 + seconds * 3000, everyMs: 100, signal });
+        }, { timeoutMs: 120_000 + seconds * 3000, everyMs: 100, signal }).catch(async (err: Error) => {
+          // Say which sessions are stuck and where, so a failure can be looked into.
+          const stuck = ids.filter((id) => idleIn.get(id) !== p);
+          const views = await Promise.all(stuck.slice(0, 3).map((id) => api.conversation(id).catch(() => null)));
+          const where = views.map((v, i) => `${stuck[i]}: ${v ? `${v.status}${v.error ? ` (${v.error})` : ''}` : '?'}`).join('; ');
+          throw new Error(`${err.message}: ${stuck.length} not idle, e.g. ${where}`);
+        });
         // Let the last frames drain.
         await sleep(300);
         recording = false;
