@@ -7,13 +7,11 @@ import type { Redis } from 'ioredis';
 import { createRedis } from '../lib/redis.js';
 import type { BusMessage } from './bus.js';
 
-type Listener = (msg: BusMessage) => void;
-type RawListener = (raw: string) => void;
+/** A bus listener gets the parsed message (parsed once per message, however many listen). */
+type Entry = { kind: 'bus'; fn: (msg: BusMessage) => void } | { kind: 'raw'; fn: (raw: string) => void };
 
 let sub: Redis | undefined;
-const listeners = new Map<string, Set<Listener>>();
-const rawListeners = new Map<string, Set<RawListener>>();
-const subscribed = new Map<string, Promise<unknown>>();
+const channels = new Map<string, { entries: Set<Entry>; subscribed: Promise<unknown> }>();
 const reconnectHandlers = new Set<() => void>();
 
 /** Called after the subscriber reconnects to Redis; returns an unregister function. */
@@ -26,24 +24,16 @@ function connection(): Redis {
   if (sub) return sub;
   sub = createRedis({ name: 'troupe-subscriber' });
   sub.on('message', (channel: string, raw: string) => {
-    for (const l of [...(rawListeners.get(channel) ?? [])]) {
+    const entries = channels.get(channel)?.entries;
+    if (!entries?.size) return;
+    let msg: BusMessage | null | undefined;
+    for (const e of [...entries]) {
       try {
-        l(raw);
-      } catch {
-        /* isolate clients */
-      }
-    }
-    const set = listeners.get(channel);
-    if (!set?.size) return;
-    let msg: BusMessage;
-    try {
-      msg = JSON.parse(raw) as BusMessage;
-    } catch {
-      return;
-    }
-    for (const l of [...set]) {
-      try {
-        l(msg);
+        if (e.kind === 'raw') e.fn(raw);
+        else {
+          if (msg === undefined) msg = parse(raw);
+          if (msg) e.fn(msg);
+        }
       } catch {
         /* one client's failure must not starve the others */
       }
@@ -59,51 +49,44 @@ function connection(): Redis {
   return sub;
 }
 
+function parse(raw: string): BusMessage | null {
+  try {
+    return JSON.parse(raw) as BusMessage;
+  } catch {
+    return null;
+  }
+}
+
 /** Resolves once Redis has confirmed the subscription, so nothing published after is missed. */
-export async function listen(channel: string, listener: Listener): Promise<() => void> {
-  let set = listeners.get(channel);
-  const first = !set;
-  if (!set) listeners.set(channel, (set = new Set()));
-  set.add(listener);
-  if (first && !subscribed.has(channel)) subscribed.set(channel, connection().subscribe(channel));
-  await subscribed.get(channel);
+async function add(channel: string, entry: Entry): Promise<() => void> {
+  let ch = channels.get(channel);
+  if (!ch) channels.set(channel, (ch = { entries: new Set(), subscribed: connection().subscribe(channel) }));
+  ch.entries.add(entry);
+  await ch.subscribed;
+  const mine = ch;
   let done = false;
   return () => {
     if (done) return;
     done = true;
-    set!.delete(listener);
-    if (set!.size === 0 && listeners.get(channel) === set && !rawListeners.get(channel)?.size) {
-      listeners.delete(channel);
-      subscribed.delete(channel);
+    mine.entries.delete(entry);
+    if (mine.entries.size === 0 && channels.get(channel) === mine) {
+      channels.delete(channel);
       void sub?.unsubscribe(channel).catch(() => {});
     }
   };
+}
+
+export function listen(channel: string, fn: (msg: BusMessage) => void): Promise<() => void> {
+  return add(channel, { kind: 'bus', fn });
 }
 
 /** Like listen(), for channels whose messages are not bus messages (agent hub, debug). */
-export async function listenRaw(channel: string, listener: RawListener): Promise<() => void> {
-  let set = rawListeners.get(channel);
-  if (!set) rawListeners.set(channel, (set = new Set()));
-  set.add(listener);
-  if (!subscribed.has(channel)) subscribed.set(channel, connection().subscribe(channel));
-  await subscribed.get(channel);
-  let done = false;
-  return () => {
-    if (done) return;
-    done = true;
-    set!.delete(listener);
-    if (set!.size === 0 && !listeners.get(channel)?.size) {
-      rawListeners.delete(channel);
-      subscribed.delete(channel);
-      void sub?.unsubscribe(channel).catch(() => {});
-    }
-  };
+export function listenRaw(channel: string, fn: (raw: string) => void): Promise<() => void> {
+  return add(channel, { kind: 'raw', fn });
 }
 
 export async function closeSubscriber(): Promise<void> {
-  listeners.clear();
-  rawListeners.clear();
-  subscribed.clear();
+  channels.clear();
   if (sub) await sub.quit().catch(() => sub?.disconnect());
   sub = undefined;
 }

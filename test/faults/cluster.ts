@@ -5,7 +5,6 @@
  */
 import { spawn, execFile, execFileSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
@@ -16,14 +15,8 @@ export const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname)
 export const LOG_DIR = path.join(ROOT, 'test/faults/results/logs');
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
+// Same helper as the mocha suite's.
+export { freePort } from '../support/processes.js';
 
 export interface Proc {
   name: string;

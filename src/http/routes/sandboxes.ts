@@ -11,7 +11,7 @@ import { ensureContainer, getSandboxRow, insertSandbox, serializeSandbox } from 
 import {
   createSession, interruptSession, pauseSession, requireSession, resumeSession, sendMessage, stopSession, waitForRest,
 } from '../../services/sessions.js';
-import { session002View, withViewData } from '../../services/session-views.js';
+import { session002View, sessionQuery, withViewData } from '../../services/session-views.js';
 import { messagesView } from '../../runtime/context.js';
 import { sandboxDriver } from '../../runtime/sandbox/index.js';
 
@@ -122,7 +122,6 @@ defineRoute({
   method: 'get', path: '/api/v1/sandboxes/:id/sessions', tag: 'Sandboxes (002)', summary: 'List the sessions of a sandbox',
   handler: async (_ctx, { principal, params }) => {
     const sb = await getSandboxRow(await projectIdsOf(principal), params.id);
-    const { sessionQuery } = await import('../../services/session-views.js');
     return (await sessionQuery().where('s.sandbox_id', sb.id).orderBy('s.created_at')).map(session002View);
   },
 });
