@@ -33,6 +33,9 @@ export interface Config {
   sandboxCpus: number;
   sandboxPidsLimit: number;
   toolTimeoutSeconds: number;
+  /** Warm pool: paused containers kept ready per sandbox shape per worker (0 = off), and their max age. */
+  poolSize: number;
+  poolMaxAgeSeconds: number;
   bodyLimitBytes: number;
   /** BullMQ lock duration: how soon a dead worker's session is taken over by another. */
   jobLockMs: number;
@@ -127,6 +130,8 @@ export function loadConfig(env: Env = process.env): Config {
     sandboxCpus: num('TROUPE_SANDBOX_CPUS', 1, 0.01, 256),
     sandboxPidsLimit: int('TROUPE_SANDBOX_PIDS_LIMIT', 256, 8, 1_000_000),
     toolTimeoutSeconds: int('TROUPE_TOOL_TIMEOUT_SECONDS', 120, 1, 24 * 3600),
+    poolSize: int('TROUPE_POOL_SIZE', 2, 0, 100),
+    poolMaxAgeSeconds: int('TROUPE_POOL_MAX_AGE_SECONDS', 600, 10),
     bodyLimitBytes: int('TROUPE_BODY_LIMIT_BYTES', 1024 * 1024, 1024),
     jobLockMs: int('TROUPE_JOB_LOCK_MS', 30_000, 1000),
     reaperIntervalMs: int('TROUPE_REAPER_INTERVAL_MS', 10_000, 100),

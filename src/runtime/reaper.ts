@@ -14,6 +14,8 @@ import { enqueueActivation } from './queue.js';
 import { writeSession } from '../db/session-store.js';
 import { pruneAgentEvents } from '../services/hub.js';
 import { sandboxDriver } from './sandbox/index.js';
+import { isUuid } from '../services/access.js';
+import { POOL_NAME_PREFIX, sandboxIdOf } from './sandbox/driver.js';
 
 export function startReaper(log: Logger): { stop(): void; sweep(opts?: { idleTimeoutSeconds?: number }): Promise<void> } {
   let running = false;
@@ -51,21 +53,31 @@ async function pauseIdle(log: Logger, idleTimeoutSeconds: number) {
 }
 
 export async function removeOrphans(log: Logger) {
-  const containers = await sandboxDriver().list({ instance: config.instance });
+  const all = await sandboxDriver().list({ instance: config.instance });
+  // Unclaimed warm-pool containers belong to a live worker's pool unless they outlived the age at
+  // which their owner would have replaced them (then the owner is gone).
+  const poolLimit = Date.now() - 2 * config.poolMaxAgeSeconds * 1000;
+  for (const c of all.filter((x) => !sandboxIdOf(x) && x.name.startsWith(POOL_NAME_PREFIX))) {
+    if ((c.createdAt ?? Date.now()) < poolLimit) {
+      await sandboxDriver().remove(c.id).catch(() => {});
+      log.info({ container: c.id }, 'removed abandoned warm-pool container');
+    }
+  }
+  const containers = all.filter((c) => !c.name.startsWith(POOL_NAME_PREFIX));
   if (!containers.length) return;
-  const ids = containers.map((c) => c.labels['troupe.sandbox']).filter(Boolean);
+  const ids = containers.map(sandboxIdOf).filter((id): id is string => !!id && isUuid(id));
   const sandboxes = await db('sandboxes as sb')
     .leftJoin('sessions as s', 's.id', 'sb.owner_session_id')
     .whereIn('sb.id', ids)
     .select('sb.id', 'sb.state', 'sb.owner_session_id', 's.status as session_status');
   const byId = new Map(sandboxes.map((r) => [r.id, r]));
   for (const c of containers) {
-    const sb = byId.get(c.labels['troupe.sandbox']);
+    const sb = byId.get(sandboxIdOf(c) ?? '');
     const dead = !sb || sb.state === 'stopped' || (sb.owner_session_id && (!sb.session_status || ['completed', 'stopped', 'failed'].includes(sb.session_status)));
     if (dead) {
       await sandboxDriver().remove(c.id).catch(() => {});
       if (sb) await db('sandboxes').where({ id: sb.id }).update({ state: 'stopped', updated_at: db.fn.now() });
-      log.info({ container: c.id, sandbox: c.labels['troupe.sandbox'] }, 'removed orphaned container');
+      log.info({ container: c.id, sandbox: sandboxIdOf(c) }, 'removed orphaned container');
     }
   }
 }

@@ -15,6 +15,7 @@ import { getSession, writeSession } from '../db/session-store.js';
 import { startReaper } from './reaper.js';
 import { startWebhookWorker } from './webhooks.js';
 import { sandboxDriver } from './sandbox/index.js';
+import { defaultSandboxSpec } from '../services/sandboxes.js';
 import '../features.js';
 
 export interface SessionWorkerHandle {
@@ -76,6 +77,12 @@ export async function startSessionWorker(opts: { concurrency?: number; reaper?: 
       });
     })().catch((e) => log.error({ err: e, session: sessionId }, 'could not mark session failed'));
   });
+  // Paused containers for the default sandbox shape, so new sessions skip docker create + start.
+  driver.startWarmPool?.(
+    { size: config.poolSize, maxAgeMs: config.poolMaxAgeSeconds * 1000 },
+    [defaultSandboxSpec()],
+    (err, what) => log.warn({ err }, `could not ${what}`),
+  );
   const reaper = opts.reaper === false ? null : startReaper(log);
   const webhooks = startWebhookWorker(log);
   log.info({ concurrency: opts.concurrency ?? config.workerConcurrency }, 'session worker started');
@@ -90,6 +97,7 @@ export async function startSessionWorker(opts: { concurrency?: number; reaper?: 
       const timeout = new Promise((r) => setTimeout(r, config.shutdownTimeoutMs));
       await Promise.race([Promise.all([closing, webhooks.close()]), timeout]);
       await sub.quit().catch(() => sub.disconnect());
+      await driver.stopWarmPool?.().catch(() => {});
     },
   };
 }

@@ -70,6 +70,11 @@ export function specFor(sb: SandboxRow, sessionId?: string): SandboxSpec {
   };
 }
 
+/** What a sandbox with nothing but defaults looks like (the shape the warm pool keeps ready). */
+export function defaultSandboxSpec(): SandboxSpec {
+  return specFor({ id: 'default', project_id: 'default', image: config.defaultImage, env_sealed: null, limits: {} });
+}
+
 /** Creates (or finds) the sandbox's container and records its id. */
 export async function ensureContainer(sb: SandboxRow, sessionId?: string): Promise<string> {
   const info = await sandboxDriver().ensure(specFor(sb, sessionId));

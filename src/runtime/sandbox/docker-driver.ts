@@ -4,10 +4,11 @@ import { Writable, type Duplex, type Readable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
 import Docker from 'dockerode';
 import tar from 'tar-stream';
-import type { ContainerInfo, ExecOptions, ExecResult, SandboxDriver, SandboxSpec } from './driver.js';
+import { SANDBOX_NAME_PREFIX, type ContainerInfo, type ExecOptions, type ExecResult, type SandboxDriver, type SandboxSpec } from './driver.js';
 import { Executor } from './executor.js';
+import { WarmPool, type WarmPoolOptions } from './warm-pool.js';
 
-const NAME_PREFIX = 'troupe-sbx-';
+const NAME_PREFIX = SANDBOX_NAME_PREFIX;
 const DEFAULT_WORKDIR = '/workspace';
 /** Sandbox images run their agent as uid/gid 1000; files we drop in must be theirs to edit. */
 const AGENT_UID = 1000;
@@ -53,6 +54,8 @@ export class DockerSandboxDriver implements SandboxDriver {
   /** Persistent executors by container (the fast path; see executor.ts). */
   private readonly executors = new Map<string, Promise<Executor | null>>();
   private readonly useExecutor: boolean;
+  /** Pre-created, paused containers (the start fast path; see warm-pool.ts). Workers only. */
+  private pool: WarmPool | null = null;
 
   constructor(opts: { docker?: Docker; instance: string; executor?: boolean }) {
     this.docker = opts.docker ?? new Docker();
@@ -105,10 +108,35 @@ export class DockerSandboxDriver implements SandboxDriver {
     return { ...result, exitCode: exitCode ?? (stopped === 'abort' ? 137 : -1) };
   }
 
+  startWarmPool(opts: WarmPoolOptions, keepWarm: SandboxSpec[], onError?: (err: unknown, what: string) => void) {
+    if (this.pool || opts.size <= 0) return this.pool;
+    this.pool = new WarmPool(this.docker, {
+      createOptions: (spec, name, labels) => this.createOptions(spec, name, labels),
+      prepare: async (id) => {
+        if (!this.useExecutor) return;
+        const ex = Executor.start(this.docker, id).catch(() => null);
+        this.executors.set(id, ex);
+        await ex;
+      },
+      forget: (id) => this.forgetExecutor(id),
+    }, opts, onError);
+    for (const spec of keepWarm) this.pool.warm(spec, true);
+    return this.pool;
+  }
+
+  async stopWarmPool(): Promise<void> {
+    const pool = this.pool;
+    this.pool = null;
+    await pool?.close();
+  }
+
   async ensure(spec: SandboxSpec): Promise<ContainerInfo> {
     const name = NAME_PREFIX + spec.sandboxId;
     const existing = await this.inspect(name);
     if (existing) return this.startIfStopped(existing);
+    // A claim failure is never the session's problem: fall through to a fresh container.
+    const pooled = await this.pool?.claim(spec, name).catch(() => null);
+    if (pooled) return pooled;
     try {
       const container = await this.docker.createContainer(this.createOptions(spec, name));
       return await this.startIfStopped({ id: container.id, name, state: 'created', labels: {} });
@@ -131,16 +159,19 @@ export class DockerSandboxDriver implements SandboxDriver {
     }
   }
 
-  private createOptions(spec: SandboxSpec, name: string): Docker.ContainerCreateOptions {
+  /** `poolLabels` given: a pooled container, which belongs to no sandbox until it is claimed. */
+  private createOptions(spec: SandboxSpec, name: string, poolLabels?: Record<string, string>): Docker.ContainerCreateOptions {
     const memory = (spec.memoryMb ?? 512) * 1024 * 1024;
-    const labels: Record<string, string> = {
-      ...spec.labels,
-      'troupe.managed': 'true',
-      'troupe.sandbox': spec.sandboxId,
-      'troupe.project': spec.projectId,
-      'troupe.instance': this.instance,
-    };
-    if (spec.sessionId) labels['troupe.session'] = spec.sessionId;
+    const labels: Record<string, string> = poolLabels
+      ? { ...poolLabels, 'troupe.managed': 'true', 'troupe.instance': this.instance }
+      : {
+          ...spec.labels,
+          'troupe.managed': 'true',
+          'troupe.sandbox': spec.sandboxId,
+          'troupe.project': spec.projectId,
+          'troupe.instance': this.instance,
+        };
+    if (spec.sessionId && !poolLabels) labels['troupe.session'] = spec.sessionId;
     return {
       name,
       Image: spec.image,
@@ -177,11 +208,8 @@ export class DockerSandboxDriver implements SandboxDriver {
   }
 
   async find(sandboxId: string): Promise<ContainerInfo | null> {
-    const found = await this.docker.listContainers({
-      all: true,
-      filters: { label: [`troupe.sandbox=${sandboxId}`] },
-    });
-    return found.length ? fromListing(found[0]) : null;
+    // By name: a container claimed from the warm pool has no sandbox label.
+    return this.inspect(NAME_PREFIX + sandboxId);
   }
 
   async list(filter?: { instance?: string }): Promise<ContainerInfo[]> {
@@ -194,7 +222,9 @@ export class DockerSandboxDriver implements SandboxDriver {
   async inspect(containerId: string): Promise<ContainerInfo | null> {
     try {
       const c = await this.docker.getContainer(containerId).inspect();
-      return { id: c.Id, name: c.Name.replace(/^\//, ''), state: c.State.Status, labels: c.Config.Labels ?? {} };
+      return {
+        id: c.Id, name: c.Name.replace(/^\//, ''), state: c.State.Status, labels: c.Config.Labels ?? {}, createdAt: Date.parse(c.Created),
+      };
     } catch (err) {
       if (statusOf(err) === 404) return null;
       throw err;
@@ -301,9 +331,13 @@ export class DockerSandboxDriver implements SandboxDriver {
     await this.docker.getContainer(containerId).unpause().catch(ignoreMessage(/not paused/i));
   }
 
-  async remove(containerId: string): Promise<void> {
+  private forgetExecutor(containerId: string) {
     void this.executors.get(containerId)?.then((ex) => ex?.retire());
     this.executors.delete(containerId);
+  }
+
+  async remove(containerId: string): Promise<void> {
+    this.forgetExecutor(containerId);
     await this.docker.getContainer(containerId).remove({ force: true }).catch((err) => {
       // 409 "removal already in progress" means someone else is doing our job.
       if (statusOf(err) !== 404 && !(statusOf(err) === 409 && /in progress/i.test(err.message))) throw err;
@@ -414,7 +448,7 @@ class Collector {
 }
 
 function fromListing(c: Docker.ContainerInfo): ContainerInfo {
-  return { id: c.Id, name: (c.Names[0] ?? '').replace(/^\//, ''), state: c.State, labels: c.Labels ?? {} };
+  return { id: c.Id, name: (c.Names[0] ?? '').replace(/^\//, ''), state: c.State, labels: c.Labels ?? {}, createdAt: c.Created * 1000 };
 }
 
 /** runIds end up in a file path inside the container. */

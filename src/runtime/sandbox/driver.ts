@@ -1,3 +1,5 @@
+import type { WarmPoolOptions } from './warm-pool.js';
+
 /**
  * The one interface through which Troupe touches a container engine. Docker (dockerode) is the
  * implementation that ships; another engine only has to implement this.
@@ -28,6 +30,21 @@ export interface ContainerInfo {
   /** Docker state: created | running | paused | exited | dead | removing | restarting */
   state: string;
   labels: Record<string, string>;
+  /** When the engine created it (ms since the epoch). */
+  createdAt?: number;
+}
+
+/** Name prefixes: a sandbox's container, and a warm-pool container not yet claimed. */
+export const SANDBOX_NAME_PREFIX = 'troupe-sbx-';
+export const POOL_NAME_PREFIX = 'troupe-pool-';
+
+/**
+ * The sandbox a container belongs to: its name says so (containers claimed from the warm pool
+ * carry no sandbox label), else its label; null for an unclaimed pool container.
+ */
+export function sandboxIdOf(c: ContainerInfo): string | null {
+  if (c.name.startsWith(SANDBOX_NAME_PREFIX)) return c.name.slice(SANDBOX_NAME_PREFIX.length);
+  return c.labels['troupe.sandbox'] ?? null;
 }
 
 export interface ExecOptions {
@@ -58,7 +75,7 @@ export interface ExecResult {
 export interface SandboxDriver {
   /** Creates and starts the container, or returns the existing one for this sandbox id. */
   ensure(spec: SandboxSpec): Promise<ContainerInfo>;
-  /** Finds the container of a sandbox by label, whatever its state; null if none. */
+  /** Finds the container of a sandbox by name, whatever its state; null if none. */
   find(sandboxId: string): Promise<ContainerInfo | null>;
   /** Lists every container Troupe manages (by label), optionally only this runtime instance's. */
   list(filter?: { instance?: string }): Promise<ContainerInfo[]>;
@@ -73,4 +90,10 @@ export interface SandboxDriver {
   writeFile(containerId: string, path: string, content: string | Buffer): Promise<void>;
   readFile(containerId: string, path: string): Promise<Buffer>;
   ping(): Promise<boolean>;
+  /**
+   * Optional start fast path: keep pre-created, paused containers ready for sandboxes shaped like
+   * `keepWarm` (and, for a while, like any other poolable sandbox asked for). Worker processes only.
+   */
+  startWarmPool?(opts: WarmPoolOptions, keepWarm: SandboxSpec[], onError?: (err: unknown, what: string) => void): unknown;
+  stopWarmPool?(): Promise<void>;
 }
