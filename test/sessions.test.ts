@@ -164,6 +164,32 @@ describe('session actor', function () {
     expect((await sessionRow(id)).status).to.equal('idle');
   });
 
+  it('an idle resume overlaps the worker claim with the unpause; a worker finding its container frozen wakes it', async () => {
+    const { owner, projectId } = await newProject();
+    const agent = await newAgent(projectId, owner.token, {
+      script: { turns: [{ text: 'one' }, { text: 'two', tool_calls: [{ name: 'bash', input: { command: 'echo awake' } }] }, { text: 'done' }] },
+    });
+    const r = await call('POST', '/api/v1/sessions', { token: owner.token, body: { agent_id: agent.id, message: 'go' } });
+    const id = r.body.id;
+    await waitFor('idle', async () => (await status(id)()) === 'idle');
+    const cid = await containerOf(id);
+    await call('POST', `/api/v1/projects/${projectId}/conversations/${id}/pause`, { token: owner.token });
+    expect(await dockerState(cid)).to.equal('paused');
+    const res = await call('POST', `/api/v1/projects/${projectId}/conversations/${id}/resume`, { token: owner.token });
+    expect(res.body).to.deep.equal({ status: 'running' });
+    expect(await dockerState(cid)).to.equal('running');
+    await waitFor('idle after resume', async () => (await status(id)()) === 'idle');
+
+    // The container frozen behind the session's back (an operator, a racing pause): the next
+    // activation unpauses it before its first exec instead of wedging on it.
+    await docker.getContainer(cid).pause();
+    await call('POST', `/api/v1/projects/${projectId}/conversations/${id}/message`, { token: owner.token, body: { message: 'again' } });
+    await waitFor('idle after the tool', async () => (await eventsOf(id)).filter((e) => e.event_type === 'tool_result').length === 1 && (await status(id)()) === 'idle', 20_000);
+    const result = (await eventsOf(id)).find((e) => e.event_type === 'tool_result');
+    expect(result.payload.content).to.contain('awake');
+    expect(await dockerState(cid)).to.equal('running');
+  });
+
   it('a message while running is delivered at the turn boundary; while paused it waits for resume', async () => {
     const { owner, projectId } = await newProject();
     const agent = await newAgent(projectId, owner.token, {

@@ -109,7 +109,7 @@ async function drive(
   const agent = await db('agents').where({ id: session.agent_id }).first();
   const type = agent.agent_type_id ? await db('agent_types').where({ id: agent.agent_type_id }).first() : null;
   const sandbox = await db('sandboxes').where({ id: session.sandbox_id }).first();
-  const containerId = await ensureContainer(sandbox, session.id);
+  const containerId = await ensureContainer(sandbox, session.id, { wake: true });
   const provider = createProvider({
     provider: agent.llm_provider,
     model: agent.llm_model,

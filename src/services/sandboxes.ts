@@ -75,9 +75,17 @@ export function defaultSandboxSpec(): SandboxSpec {
   return specFor({ id: 'default', project_id: 'default', image: config.defaultImage, env_sealed: null, limits: {} });
 }
 
-/** Creates (or finds) the sandbox's container and records its id. */
-export async function ensureContainer(sb: SandboxRow, sessionId?: string): Promise<string> {
+/**
+ * Creates (or finds) the sandbox's container and records its id. `wake`: a worker about to use the
+ * container unpauses it if it is frozen (an exec started in a paused container wedges Docker 20.10);
+ * a resume that is still unpausing it on the api side may race this, harmlessly.
+ */
+export async function ensureContainer(sb: SandboxRow, sessionId?: string, opts: { wake?: boolean } = {}): Promise<string> {
   const info = await sandboxDriver().ensure(specFor(sb, sessionId));
+  if (opts.wake && info.state === 'paused') {
+    await sandboxDriver().unpause(info.id);
+    await db('sandboxes').where({ id: sb.id }).update({ state: 'active', updated_at: db.fn.now() });
+  }
   if (sb.container_id !== info.id) {
     await db('sandboxes').where({ id: sb.id }).update({ container_id: info.id, updated_at: db.fn.now() });
     sb.container_id = info.id;

@@ -134,14 +134,26 @@ export async function resumeSession(s: SessionRow): Promise<SessionRow> {
   const res = await writeSession(s.id, [], { from: ['paused'], to: 'queued', bumpActivation: true, reason: 'resumed' });
   if (!res) throw illegal('resume', (await getSession(s.id)) ?? s);
   const sb = await ownSandbox(res.session);
-  if (sb?.container_id) {
+  if (!sb?.container_id) {
+    await enqueueActivation(s.id, res.session.activation);
+    return res.session;
+  }
+  const wake = async () => {
     await sandboxDriver().unpause(sb.container_id).catch((err) => log.warn({ err, session: s.id }, 'docker unpause failed'));
     await db('sandboxes').where({ id: sb.id }).update({ state: 'active', updated_at: db.fn.now() });
-    // A tool call frozen mid-run is run again from the start by the next activation: end the old run.
-    const pending = pendingToolUses(await loadEvents(s.id));
+  };
+  // A tool call frozen mid-run is run again from the start by the next activation: end the old
+  // run first (same run id), so the kill cannot hit the new one.
+  const pending = pendingToolUses(await loadEvents(s.id));
+  if (pending.length) {
+    await wake();
     await Promise.all(pending.map((p) => sandboxDriver().kill(sb.container_id, p.id).catch(() => {})));
+    await enqueueActivation(s.id, res.session.activation);
+  } else {
+    // Nothing to end: the worker may claim while Docker unpauses (it wakes a paused container
+    // itself before touching it; see ensureContainer), so the two overlap.
+    await Promise.all([enqueueActivation(s.id, res.session.activation), wake()]);
   }
-  await enqueueActivation(s.id, res.session.activation);
   return res.session;
 }
 
