@@ -126,11 +126,6 @@ export class WarmPool {
     return null;
   }
 
-  /** How many containers are ready for each shape (for metrics and tests). */
-  stats(): Record<string, number> {
-    return Object.fromEntries([...this.shapes].map(([k, s]) => [k, s.ready.length]));
-  }
-
   /** Stops refilling and removes every container still in the pool. */
   async close(): Promise<void> {
     this.closed = true;
