@@ -3,38 +3,80 @@
  * sessions together publish about BENCH_DELTA_RATE deltas/s) to SSE clients and Socket.IO
  * clients (each subscribed to one conversation room), spread evenly over the sessions.
  *
- * Latency reference: a bare ioredis subscriber in this process, subscribed to the same session
- * channels (`<prefix>:session:<id>`). For every delta, identified by (session, activation, seq),
- * ours = the client's receive time − the reference subscriber's receive time. So ours is what the
- * api adds after Redis has delivered the message (its subscriber, fan-out, HTTP/WebSocket framing,
- * the client's parsing); the worker's own publish hop is not in it (it is about one baseline hop).
- * All clients run in this process, so its event loop (busy with ~5,000 frames/s) is part of
- * every stamp; its own event-loop delay is reported.
+ * Where the clients run: in BENCH_DELTA_THREADS worker threads (default 2; bench/lib/
+ * delta-clients.ts), not in this thread. Sessions are dealt out to the threads; a thread holds
+ * every client of its sessions plus its own latency reference, a bare ioredis subscriber on the
+ * same session channels (`<prefix>:session:<id>`). For every delta, identified by (session,
+ * activation, seq), ours = the client's receive time − its thread's reference receive time, both
+ * on that thread's clock. So ours is what the api adds after Redis has delivered the message (its
+ * subscriber, fan-out, HTTP/WebSocket framing, the kernel, the client's parsing); the worker's own
+ * publish hop is not in it (it is about one baseline hop). SSE is read with a plain node:http
+ * reader (stamped when the chunk arrives, as before), Socket.IO with socket.io-client (stamped on
+ * the event). Until 2026-11 all 200 clients and the one reference ran in this thread: one event
+ * loop handling ~5,000 frames/s through fetch + web streams, whose stalls landed in ours between
+ * the reference's stamp and the clients'. What is measured is the same; the measuring adds less.
  *
- * Baseline: a bare ioredis publish → subscribe (publisher and subscriber in this process,
+ * The measured phase starts when the clients start recording, before the 50 messages that start
+ * the sessions are POSTed, so ours includes the api answering those POSTs while the first
+ * sessions already stream (the api is busy for a few hundred ms then). `steady_*` is the same
+ * figure for the deltas the references received after the last POST was answered.
+ *
+ * Baseline: a bare ioredis publish → subscribe (publisher and subscriber in this thread,
  * timestamp in the payload) of as many messages at the rate achieved, over as many channels, run
  * after the measured phase with nothing else going on. ratio = ours p99 / baseline p99.
- * This process's own event-loop delay during the measured phase is reported too: a stall here
- * lands in ours (not in the baseline) and bounds how much of the tail is the measuring itself.
- * (Running the bare pub/sub alongside instead was tried: its extra load moved ours' p99 by more
- * than the measured effect, so it is not done.)
+ * (Running the bare pub/sub alongside at the full rate was tried: its extra load moved ours' p99
+ * by more than the measured effect.) For scale, each client thread also times a bare pub/sub hop
+ * of its own *during* the measured phase, a delta-shaped message every BENCH_DELTA_PROBE_MS
+ * (default 50, i.e. 40/s in all with 2 threads; 0: off): `loaded_bare_p50_ms`/`_p99_ms`, what
+ * Redis alone gives on this machine under the scenario's load.
+ *
+ * Highest sustained rate (BENCH_DELTA_SEARCH=1; off by default, it adds about 10 s per step):
+ * after the measured phase the same sessions and clients stream again at 2×, 4×, … the target
+ * rate (BENCH_DELTA_SEARCH_SECONDS per step, up to BENCH_DELTA_SEARCH_MAX/s) until a step misses a
+ * delivery or has ours p99 above BENCH_DELTA_SEARCH_P99_MS (default 50), or the sessions publish
+ * less than 10 % faster than at the step before (then the one worker producing them is the limit,
+ * not the api; the note says which). `max_sustained_rate_per_s` is the highest achieved rate of
+ * a step that passed (the measured phase counts as the first step);
+ * `search_<target>_{rate_per_s,p99_ms,missing}` in ours list every further step.
  */
-import { monitorEventLoopDelay } from 'node:perf_hooks';
+import fs from 'node:fs';
+import os from 'node:os';
+import { performance } from 'node:perf_hooks';
 import { Redis } from 'ioredis';
-import type { Socket } from 'socket.io-client';
-import { openSse, socketClient, subscribeConversation, type SseClient } from '../lib/client.js';
+import type { ClientThreadData, ClientThreadResult } from '../lib/delta-clients.js';
 import { PREFIX, REDIS_URL } from '../lib/stack.js';
+import { tsWorker, WorkerRpc } from '../lib/threads.js';
 import { checkAborted, envInt, fmtMs, latency, log, mapLimit, now, round, sleep, waitFor } from '../lib/util.js';
 import type { Ctx, Scenario } from './types.js';
+
+/** CPU time (user + system) a process has used so far, ms (from /proc; NaN where there is none). */
+function cpuMs(pid: number | undefined): number {
+  try {
+    const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return ((Number(f[11]) + Number(f[12])) * 1000) / CLK_TCK;
+  } catch {
+    return NaN;
+  }
+}
+const CLK_TCK = 100;
 
 function words(n: number, tag: string): string {
   return Array.from({ length: n }, (_, i) => `${tag}${i}`).join(' ');
 }
 
+interface Step {
+  target_per_s: number;
+  rate_per_s: number;
+  p50_ms: number;
+  p99_ms: number;
+  missing: number;
+  passed: boolean;
+}
+
 export const deltasScenario: Scenario = {
   name: 'deltas',
   goal: 2,
-  timeoutMs: (quick) => (quick ? 180_000 : 360_000),
+  timeoutMs: (quick) => (quick ? 180_000 : 360_000) + (process.env.BENCH_DELTA_SEARCH === '1' ? 300_000 : 0),
   async run(ctx: Ctx) {
     const { api, signal } = ctx;
     const sessions = envInt('BENCH_DELTA_SESSIONS', ctx.quick ? 10 : 50);
@@ -42,15 +84,20 @@ export const deltasScenario: Scenario = {
     const sioClients = envInt('BENCH_DELTA_SOCKETIO', ctx.quick ? 20 : 100, 0);
     const targetRate = envInt('BENCH_DELTA_RATE', 1000);
     const seconds = envInt('BENCH_DELTA_SECONDS', ctx.quick ? 4 : 10);
-    const delay = Math.max(1, Math.round((sessions * 1000) / targetRate));
+    const threads = Math.min(sessions, envInt('BENCH_DELTA_THREADS', Math.max(1, Math.min(2, os.cpus().length))));
+    const search = process.env.BENCH_DELTA_SEARCH === '1';
+    const searchSeconds = envInt('BENCH_DELTA_SEARCH_SECONDS', 5);
+    const searchMax = envInt('BENCH_DELTA_SEARCH_MAX', 32_000, 1, 1_000_000);
+    const searchP99 = envInt('BENCH_DELTA_SEARCH_P99_MS', 50);
+    const probeEveryMs = envInt('BENCH_DELTA_PROBE_MS', 50, 0);
+    const delayFor = (rate: number) => Math.max(1, Math.round((sessions * 1000) / rate));
+    const delay = delayFor(targetRate);
     const perSession = Math.max(10, Math.round((seconds * 1000) / delay));
     const warmWords = Math.max(10, Math.round(perSession / 5));
-    log(`deltas: ${sessions} sessions × ${perSession} deltas at ${delay} ms (target ${targetRate}/s for ~${seconds} s), ${sseClients} SSE + ${sioClients} Socket.IO clients`);
+    log(`deltas: ${sessions} sessions × ${perSession} deltas at ${delay} ms (target ${targetRate}/s for ~${seconds} s), ${sseClients} SSE + ${sioClients} Socket.IO clients in ${threads} client thread(s)`);
 
-    const agent = await api.agent('bench-deltas', {
-      token_delay_ms: delay,
-      turns: [{ text: words(warmWords, 'warm') }, { text: words(perSession, 'w') }],
-    });
+    const turns = [{ text: words(warmWords, 'warm') }, { text: words(perSession, 'w') }];
+    const agent = await api.agent('bench-deltas', { token_delay_ms: delay, turns });
     // Idle, containerless sessions: the first message starts them all at about the same time.
     const ids = await mapLimit(Array.from({ length: sessions }), 10, async () => {
       const s = await api.session(agent.id);
@@ -58,63 +105,47 @@ export const deltasScenario: Scenario = {
       return s.id;
     });
 
-    // reference subscriber
-    const refAt = new Map<string, number>();
-    let refFirst = Infinity;
-    let refLast = 0;
-    let recording = false;
-    const ref = new Redis(REDIS_URL, { maxRetriesPerRequest: 3 });
+    // When each session goes idle, from its durable status events (the project channel carries
+    // no deltas, so this thread has almost nothing to do while the clients measure).
+    const watch = new Redis(REDIS_URL, { maxRetriesPerRequest: 3 });
     const idleIn = new Map<string, number>(); // session → phase in which it last went idle
     let phase = 0;
-    ref.on('message', (_channel: string, raw: string) => {
-      const at = now();
-      const m = JSON.parse(raw) as { type: string; session_id: string; activation: number; seq: number; event?: { event_type: string; payload: { status?: string } } };
-      // Durable status events tell when every session is done, whoever watches it.
+    watch.on('message', (_channel: string, raw: string) => {
+      const m = JSON.parse(raw) as { type: string; session_id: string; event?: { event_type: string; payload: { status?: string } } };
       if (m.type === 'event' && m.event?.event_type === 'status' && m.event.payload.status === 'idle') idleIn.set(m.session_id, phase);
-      if (!recording || m.type !== 'text_delta') return;
-      const k = `${m.session_id}|${m.activation}|${m.seq}`;
-      if (!refAt.has(k)) refAt.set(k, at);
-      refFirst = Math.min(refFirst, at);
-      refLast = Math.max(refLast, at);
     });
-    await ref.subscribe(...ids.map((id) => `${PREFIX}:session:${id}`));
+    await watch.subscribe(`${PREFIX}:project:${api.projectId}`);
 
-    // clients
-    const got = { sse: [] as Array<[string, number]>, sio: [] as Array<[string, number]> };
-    const clientsOf = new Map<string, number>(ids.map((id) => [id, 0]));
-    const streams: SseClient[] = [];
-    const sockets: Socket[] = [];
+    // Clients: client j of a kind watches session j % sessions; session i lives in thread i % threads.
+    const share = (n: number, i: number) => Math.floor(n / sessions) + (i < n % sessions ? 1 : 0);
+    const plan: ClientThreadData[] = Array.from({ length: threads }, () => ({ url: api.url, token: api.token, redisUrl: REDIS_URL, prefix: PREFIX, sessions: [], probeEveryMs }));
+    ids.forEach((id, i) => plan[i % threads].sessions.push({ id, sse: share(sseClients, i), sio: share(sioClients, i) }));
+    const rpcs: WorkerRpc[] = [];
     try {
-      await mapLimit(Array.from({ length: sseClients }), 20, async (_, i) => {
-        const sid = ids[i % sessions];
-        const sse = openSse(api, sid);
-        sse.keep = false;
-        sse.onFrame = (f) => {
-          if (recording && f.event === 'text_delta') got.sse.push([`${sid}|${f.data.activation}|${f.data.seq}`, f.at]);
-        };
-        streams.push(sse);
-        await sse.ready;
-        clientsOf.set(sid, clientsOf.get(sid)! + 1);
-      });
-      await mapLimit(Array.from({ length: sioClients }), 20, async (_, i) => {
-        const sid = ids[i % sessions];
-        const socket = await socketClient(api);
-        sockets.push(socket);
-        socket.on('agent:conversation:delta', (d: { type: string; conversation_id: string; activation: number; seq: number }) => {
-          const at = now();
-          if (recording && d.type === 'text_delta') got.sio.push([`${d.conversation_id}|${d.activation}|${d.seq}`, at]);
+      const attached = await Promise.all(plan.map((data) => {
+        let ready!: (x: { sse: number; sio: number }) => void;
+        const isReady = new Promise<{ sse: number; sio: number }>((r) => (ready = r));
+        const rpc = new WorkerRpc(tsWorker(new URL('../lib/delta-clients.ts', import.meta.url), data), (msg) => {
+          if (msg?.type === 'ready') ready(msg);
         });
-        await subscribeConversation(socket, sid);
-        clientsOf.set(sid, clientsOf.get(sid)! + 1);
-      });
-      log(`deltas: ${streams.length} SSE and ${sockets.length} Socket.IO clients attached`);
+        rpcs.push(rpc);
+        let timer: NodeJS.Timeout | undefined;
+        const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error('a client thread was not ready after 120 s')), 120_000)));
+        return Promise.race([isReady, rpc.dead, late]).finally(() => clearTimeout(timer));
+      }));
+      const sseOpen = attached.reduce((a, x) => a + x.sse, 0);
+      const sioOpen = attached.reduce((a, x) => a + x.sio, 0);
+      log(`deltas: ${sseOpen} SSE and ${sioOpen} Socket.IO clients attached`);
 
+      let steadyFrom = 0;
+      const all = <T>(cmd: string, arg?: unknown) => Promise.all(rpcs.map((r) => r.call<T>(cmd, arg)));
       const runPhase = async (label: string, record: boolean) => {
         phase++;
         const p = phase;
-        recording = record;
+        if (record) await all('record', { on: true });
         await mapLimit(ids, 10, (id) => api.message(id, label));
         const t0 = now();
+        steadyFrom = performance.timeOrigin + t0;
         await waitFor(`all ${sessions} sessions to finish streaming (${label})`, () => {
           ctx.stack.assertAlive();
           return ids.every((id) => idleIn.get(id) === p);
@@ -127,60 +158,105 @@ export const deltasScenario: Scenario = {
         });
         // Let the last frames drain.
         await sleep(300);
-        recording = false;
+        if (record) await all('record', { on: false });
         return now() - t0;
       };
+      const collect = async () => {
+        const parts = await all<ClientThreadResult>('results', { steadyFrom });
+        const steady = parts.flatMap((r) => r.steady);
+        const probe = parts.flatMap((r) => r.probe);
+        const sse = parts.flatMap((r) => r.sse);
+        const sio = parts.flatMap((r) => r.sio);
+        const published = parts.reduce((a, r) => a + r.published, 0);
+        const expected = parts.reduce((a, r) => a + r.expected, 0);
+        const first = Math.min(...parts.map((r) => r.refFirst));
+        const last = Math.max(...parts.map((r) => r.refLast));
+        const rate = published / Math.max(0.001, (last - first) / 1000);
+        const loopP99 = Math.max(...parts.map((r) => r.loopP99).filter(Number.isFinite));
+        return { sse, sio, all: [...sse, ...sio], steady, probe, published, rate, missing: expected - sse.length - sio.length, loopP99 };
+      };
+
       await runPhase('warm-up', false);
       log('deltas: warm-up done (containers up, clients attached); measuring');
-      // How late this process's own event loop ran while receiving (it stamps every arrival).
-      const loopDelay = monitorEventLoopDelay({ resolution: 1 });
-      loopDelay.enable();
+      const procs = { api: ctx.stack.api.child.pid, worker: ctx.stack.worker.child.pid, bench: process.pid };
+      const cpu0 = Object.fromEntries(Object.entries(procs).map(([k, pid]) => [k, cpuMs(pid)]));
+      const w0 = now();
       const took = await runPhase('measure', true);
-      loopDelay.disable();
-      const loopP99 = round(loopDelay.percentile(99) / 1e6, 2);
+      const wall = now() - w0;
+      // Share of one core each process used while measuring (the bench's threads included).
+      const cpuPct = Object.fromEntries(Object.entries(procs).map(([k, pid]) => [k, round((100 * (cpuMs(pid) - cpu0[k])) / wall, 1)]));
       checkAborted(signal);
-
-      // match deliveries to the reference
-      const lat = (list: Array<[string, number]>) => list.flatMap(([k, at]) => {
-        const r = refAt.get(k);
-        return r === undefined ? [] : [at - r];
-      });
-      const sseLat = lat(got.sse);
-      const sioLat = lat(got.sio);
-      const all = [...sseLat, ...sioLat];
-      const published = refAt.size;
-      const rate = published / Math.max(0.001, (refLast - refFirst) / 1000);
-      let expected = 0;
-      for (const k of refAt.keys()) expected += clientsOf.get(k.slice(0, k.indexOf('|'))) ?? 0;
-      const lost = expected - all.length;
-      log(`deltas: ${published} deltas in ${(took / 1000).toFixed(1)} s (${Math.round(rate)}/s achieved), ${all.length} deliveries, ${lost} missing`);
+      const m = await collect();
+      log(`deltas: ${m.published} deltas in ${(took / 1000).toFixed(1)} s (${Math.round(m.rate)}/s achieved), ${m.all.length} deliveries, ${m.missing} missing`);
 
       // the baseline proper: the same bare pub/sub alone
-      const base = await barePubSub(published, rate, sessions, signal);
-      const o = latency(all);
-      const s = latency(sseLat);
-      const io = latency(sioLat);
+      const base = await barePubSub(m.published, m.rate, sessions, signal);
+      const o = latency(m.all);
+      const s = latency(m.sse);
+      const io = latency(m.sio);
+      const st = latency(m.steady);
+      const lb = latency(m.probe);
       const b = latency(base);
+      const loopP99 = round(m.loopP99, 2);
+
+      // optional: the highest rate the same sessions and clients sustain
+      const steps: Step[] = [];
+      let stopped = '';
+      if (search) {
+        const ok = (missing: number, p99: number) => missing === 0 && p99 <= searchP99;
+        steps.push({ target_per_s: targetRate, rate_per_s: Math.round(m.rate), p50_ms: o.p50_ms, p99_ms: o.p99_ms, missing: m.missing, passed: ok(m.missing, o.p99_ms) });
+        for (let rate = targetRate * 2; steps.at(-1)!.passed; rate *= 2) {
+          if (rate > searchMax) {
+            stopped = `BENCH_DELTA_SEARCH_MAX (${searchMax}/s) reached`;
+            break;
+          }
+          const d = delayFor(rate);
+          turns.push({ text: words(Math.max(10, Math.round((searchSeconds * 1000) / d)), `r${rate}-`) });
+          await api.call('PATCH', `/api/v1/projects/${api.projectId}/agents/${agent.id}`, { script: { token_delay_ms: d, turns } });
+          await runPhase(`rate ${rate}`, true);
+          const r = await collect();
+          const l = latency(r.all);
+          const prev = steps.at(-1)!;
+          const step = { target_per_s: rate, rate_per_s: Math.round(r.rate), p50_ms: l.p50_ms, p99_ms: l.p99_ms, missing: r.missing, passed: ok(r.missing, l.p99_ms) };
+          steps.push(step);
+          log(`deltas: search ${rate}/s (token delay ${d} ms): ${step.rate_per_s}/s achieved, p50 ${fmtMs(l.p50_ms)} / p99 ${fmtMs(l.p99_ms)} ms, ${r.missing} missing → ${step.passed ? 'sustained' : 'not sustained'}`);
+          checkAborted(signal);
+          if (!step.passed) stopped = r.missing ? `${r.missing} deliveries missing at ${step.rate_per_s}/s` : `p99 above ${searchP99} ms at ${step.rate_per_s}/s`;
+          // The scripted sessions (one worker) could not publish faster: the api is not the limit here.
+          else if (step.rate_per_s < prev.rate_per_s * 1.1) stopped = `the sessions published no faster at a ${rate}/s target (the worker is the limit)`;
+          if (stopped) break;
+        }
+      }
+      const sustained = steps.filter((x) => x.passed).sort((x, y) => y.rate_per_s - x.rate_per_s)[0];
+
       return {
         name: 'deltas', goal: 2,
         ours: {
           p50_ms: o.p50_ms, p99_ms: o.p99_ms, n: o.n,
           sse_p50_ms: s.p50_ms, sse_p99_ms: s.p99_ms, socketio_p50_ms: io.p50_ms, socketio_p99_ms: io.p99_ms,
-          rate_per_s: Math.round(rate), sessions, sse_clients: streams.length, socketio_clients: sockets.length, missing_deliveries: lost,
-          client_loop_delay_p99_ms: loopP99,
+          steady_p50_ms: st.p50_ms, steady_p99_ms: st.p99_ms, steady_n: st.n, steady_ratio: round(st.p99_ms / b.p99_ms, 3),
+          ...(lb.n ? { loaded_bare_p50_ms: lb.p50_ms, loaded_bare_p99_ms: lb.p99_ms, loaded_bare_n: lb.n } : {}),
+          rate_per_s: Math.round(m.rate), sessions, sse_clients: sseOpen, socketio_clients: sioOpen, missing_deliveries: m.missing,
+          client_threads: threads, client_loop_delay_p99_ms: loopP99,
+          api_cpu_pct: cpuPct.api, worker_cpu_pct: cpuPct.worker, bench_cpu_pct: cpuPct.bench,
+          ...(search ? {
+            max_sustained_rate_per_s: sustained?.rate_per_s ?? 0,
+            ...Object.fromEntries(steps.slice(1).flatMap((x) => [[`search_${x.target_per_s}_rate_per_s`, x.rate_per_s], [`search_${x.target_per_s}_p99_ms`, x.p99_ms], [`search_${x.target_per_s}_missing`, x.missing]])),
+          } : {}),
         },
-        baseline: { p50_ms: b.p50_ms, p99_ms: b.p99_ms, n: b.n, rate_per_s: Math.round(rate) },
+        baseline: { p50_ms: b.p50_ms, p99_ms: b.p99_ms, n: b.n, rate_per_s: Math.round(m.rate) },
         ratio: round(o.p99_ms / b.p99_ms, 3),
         show: {
-          ours: `p50 ${fmtMs(o.p50_ms)} / p99 ${fmtMs(o.p99_ms)} ms @ ${Math.round(rate)}/s`,
+          ours: `p50 ${fmtMs(o.p50_ms)} / p99 ${fmtMs(o.p99_ms)} ms @ ${Math.round(m.rate)}/s`,
           baseline: `p50 ${fmtMs(b.p50_ms)} / p99 ${fmtMs(b.p99_ms)} ms`,
-          note: `${sessions} sessions → ${streams.length} SSE (p99 ${fmtMs(s.p99_ms)}) + ${sockets.length} Socket.IO (p99 ${fmtMs(io.p99_ms)}) clients; ratio is p99/p99; the clients' process event-loop delay p99 ${fmtMs(loopP99)} ms; ${lost} deliveries missing`,
+          note: `${sessions} sessions → ${sseOpen} SSE (p99 ${fmtMs(s.p99_ms)}) + ${sioOpen} Socket.IO (p99 ${fmtMs(io.p99_ms)}) clients in ${threads} thread(s); ratio is p99/p99; once all ${sessions} sessions had been started (steady): p50 ${fmtMs(st.p50_ms)} / p99 ${fmtMs(st.p99_ms)} ms (ratio ${round(st.p99_ms / b.p99_ms, 2)})${lb.n ? `; bare pub/sub under the same load: p50 ${fmtMs(lb.p50_ms)} / p99 ${fmtMs(lb.p99_ms)} ms` : ''}; client threads' event-loop delay p99 ${fmtMs(loopP99)} ms; CPU while measuring: api ${cpuPct.api} %, worker ${cpuPct.worker} %, bench ${cpuPct.bench} % of a core; ${m.missing} deliveries missing`
+            + (search ? `; highest sustained rate ${sustained?.rate_per_s ?? 0}/s (${steps.map((x) => `${x.target_per_s}→${x.rate_per_s}/s p99 ${fmtMs(x.p99_ms)}${x.missing ? ` ${x.missing} missing` : ''}`).join(', ')}; stopped: ${stopped})` : ''),
         },
       };
     } finally {
-      for (const s of streams) s.close();
-      for (const s of sockets) s.close();
-      ref.disconnect();
+      await Promise.all(rpcs.map((r) => r.call('close', undefined, 5000).catch(() => {})));
+      await Promise.all(rpcs.map((r) => r.worker.terminate().catch(() => 0)));
+      watch.disconnect();
     }
   },
 };

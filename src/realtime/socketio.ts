@@ -77,23 +77,30 @@ export function attachSocketIO(server: http.Server): { io: Server; close(): Prom
     void f.stop.then((stop) => stop());
   };
 
-  const projectFeed = (projectId: string) => (m: BusMessage) => {
-    if (m.type === 'dashboard') {
-      io.local.to(`project:${projectId}`).emit(m.name, m.data);
-      return;
-    }
-    if (m.type !== 'event') return;
-    for (const [name, data] of dashboardEvents(m.event)) io.local.to(`project:${projectId}`).emit(name, data);
+  // A feed's broadcast operators are made once, not per message (they are immutable).
+  const projectFeed = (projectId: string) => {
+    const room = io.local.to(`project:${projectId}`);
+    return (m: BusMessage) => {
+      if (m.type === 'dashboard') {
+        room.emit(m.name, m.data);
+        return;
+      }
+      if (m.type !== 'event') return;
+      for (const [name, data] of dashboardEvents(m.event)) room.emit(name, data);
+    };
   };
-  const conversationFeed = (sessionId: string, projectId: string) => (m: BusMessage) => {
+  const conversationFeed = (sessionId: string, projectId: string) => {
     const room = io.local.to(`conversation:${sessionId}`);
-    if (m.type === 'event') {
-      // Sockets also in the project room get these from the project feed.
-      for (const [name, data] of dashboardEvents(m.event)) room.except(`project:${projectId}`).emit(name, data);
-    } else if (m.type !== 'dashboard') {
-      const { project_id: _p, session_id, ...rest } = m;
-      room.emit('agent:conversation:delta', { conversation_id: session_id, ...rest });
-    }
+    // Sockets also in the project room get durable events from the project feed.
+    const notInProject = room.except(`project:${projectId}`);
+    return (m: BusMessage) => {
+      if (m.type === 'event') {
+        for (const [name, data] of dashboardEvents(m.event)) notInProject.emit(name, data);
+      } else if (m.type !== 'dashboard') {
+        const { project_id: _p, session_id, ...rest } = m;
+        room.emit('agent:conversation:delta', { conversation_id: session_id, ...rest });
+      }
+    };
   };
 
   io.on('connection', (socket: Socket) => {

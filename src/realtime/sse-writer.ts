@@ -35,9 +35,23 @@ export class SseWriter {
     return this.open;
   }
 
+  /** One SSE frame (data is one line of JSON). */
+  static frame(event: string, data: unknown, id?: string | number): string {
+    return `${id !== undefined ? `id: ${id}\n` : ''}event: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
+  }
+
   send(event: string, data: unknown, id?: string | number): void {
     if (!this.open) return;
-    this.res.write(`${id !== undefined ? `id: ${id}\n` : ''}event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+    this.res.write(SseWriter.frame(event, data, id));
+  }
+
+  /**
+   * Writes a frame made by SseWriter.frame(), e.g. once for every stream of a session: as a
+   * Buffer it is encoded once, not once per client.
+   */
+  sendFrame(frame: string | Buffer): void {
+    if (!this.open) return;
+    this.res.write(frame);
   }
 
   onClose(fn: () => void): void {

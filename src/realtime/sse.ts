@@ -7,7 +7,7 @@
  * messages, skipping what was already sent. A live event that arrives ahead of its predecessor
  * (two writers publishing out of order) makes us read the missing ones from the log first.
  */
-import type { SseWriter } from './sse-writer.js';
+import { SseWriter } from './sse-writer.js';
 import { loadEvents, type EventRow } from '../db/session-store.js';
 import { bufferedDeltas, sessionChannel, type BusMessage, type LiveMessage } from './bus.js';
 import { listen, onReconnect } from './subscriber.js';
@@ -37,17 +37,42 @@ export function liveData(m: LiveMessage): Record<string, unknown> {
   return rest;
 }
 
+/**
+ * A live message's dedup key and SSE frame, made once per message: the subscriber parses each
+ * Redis message once and hands the same object to every stream of the session.
+ */
+const FRAME = Symbol('sse frame');
+type Framed = LiveMessage & { [FRAME]?: { key: string; frame: Buffer } };
+function liveFrame(m: Framed): { key: string; frame: Buffer } {
+  let f = m[FRAME];
+  if (!f) {
+    f = { key: `${m.activation}:${m.seq}`, frame: Buffer.from(SseWriter.frame(m.type, liveData(m))) };
+    // Not enumerable: other listeners of the same message copy its fields.
+    Object.defineProperty(m, FRAME, { value: f });
+  }
+  return f;
+}
+
 export async function streamSession(sse: SseWriter, sessionId: string, afterIndex: number): Promise<void> {
   let sent = afterIndex;
   let held: BusMessage[] | null = [];
   const seen = new Set<string>();
   let ended = false;
+  // Work that must wait (reading the log) is chained, and everything after it waits its turn;
+  // with nothing pending, a message is sent at once, in the subscriber's own callback.
   let chain = Promise.resolve();
+  let pending = 0;
+  const enqueue = (step: () => Promise<void>) => {
+    pending++;
+    chain = chain.then(step).catch(() => {}).finally(() => {
+      pending--;
+    });
+  };
 
   const end = () => {
     if (ended) return;
     ended = true;
-    clearInterval(keepalive);
+    clearTimeout(keepalive);
     stopResync();
     unlisten();
     sse.end();
@@ -69,43 +94,60 @@ export async function streamSession(sse: SseWriter, sessionId: string, afterInde
     }
   };
   const emitLive = (m: LiveMessage) => {
-    const key = `${m.activation}:${m.seq}`;
+    const { key, frame } = liveFrame(m);
     if (seen.has(key)) return;
     seen.add(key);
-    push(liveData(m), m.type);
+    if (!ended) sse.sendFrame(frame);
+  };
+  /** Handles `m` if that needs nothing from the log; false if it has to wait for it. */
+  const handleNow = (m: BusMessage): boolean => {
+    if (ended || m.type === 'dashboard') return true;
+    if (m.type !== 'event') {
+      emitLive(m);
+      return true;
+    }
+    if (m.event.event_index > sent + 1) return false;
+    emitDurable(m.event);
+    return true;
   };
   const handle = async (m: BusMessage) => {
-    if (ended) return;
-    if (m.type === 'dashboard') return;
-    if (m.type !== 'event') return emitLive(m);
-    if (m.event.event_index > sent + 1) for (const e of await loadEvents(sessionId, { after: sent })) emitDurable(e);
-    emitDurable(m.event);
+    if (handleNow(m)) return;
+    // A durable event arrived ahead of its predecessors: read them from the log first.
+    for (const e of await loadEvents(sessionId, { after: sent })) emitDurable(e);
+    emitDurable((m as Extract<BusMessage, { type: 'event' }>).event);
   };
 
   const unlisten = await listen(sessionChannel(sessionId), (m) => {
     if (held) held.push(m);
-    else chain = chain.then(() => handle(m)).catch(() => {});
+    else if (pending > 0 || !handleNow(m)) enqueue(() => handle(m));
   });
   // Pub/sub drops what is published while Redis is away: after a reconnect, and at every
   // keepalive as a backstop, read the log for durable events this stream has not sent.
   const catchUp = () => {
     if (held || ended) return;
-    chain = chain.then(async () => {
+    enqueue(async () => {
       for (const e of await loadEvents(sessionId, { after: sent })) emitDurable(e);
-    }).catch(() => {});
+    });
   };
   const stopResync = onReconnect(catchUp);
-  const keepalive = setInterval(() => {
+  const tick = () => {
     push({ time: new Date().toISOString() }, 'keepalive');
     catchUp();
-  }, KEEPALIVE_MS);
+  };
+  // Streams opened together (a dashboard reloading, a deploy) would otherwise all read the log in
+  // the same instant every period: the first keepalive comes at a random point of the second
+  // half of the period, then every KEEPALIVE_MS.
+  let keepalive: NodeJS.Timeout = setTimeout(() => {
+    tick();
+    if (!ended) keepalive = setInterval(tick, KEEPALIVE_MS);
+  }, Math.round(KEEPALIVE_MS * (0.5 + Math.random() / 2)));
   sse.onClose(end);
 
   for (const e of await loadEvents(sessionId, { after: afterIndex })) emitDurable(e);
   if (!ended) for (const d of await bufferedDeltas(sessionId)) if (d.type !== 'event' && d.type !== 'dashboard') emitLive(d);
   const backlog = held;
   held = null;
-  chain = chain.then(async () => {
+  enqueue(async () => {
     for (const m of backlog) await handle(m);
-  }).catch(() => {});
+  });
 }

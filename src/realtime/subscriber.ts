@@ -11,7 +11,8 @@ import type { BusMessage } from './bus.js';
 type Entry = { kind: 'bus'; fn: (msg: BusMessage) => void } | { kind: 'raw'; fn: (raw: string) => void };
 
 let sub: Redis | undefined;
-const channels = new Map<string, { entries: Set<Entry>; subscribed: Promise<unknown> }>();
+/** `list` is `entries` as an array, rebuilt when they change rather than copied per message. */
+const channels = new Map<string, { entries: Set<Entry>; list: Entry[]; subscribed: Promise<unknown> }>();
 const reconnectHandlers = new Set<() => void>();
 
 /** Called after the subscriber reconnects to Redis; returns an unregister function. */
@@ -24,10 +25,11 @@ function connection(): Redis {
   if (sub) return sub;
   sub = createRedis({ name: 'troupe-subscriber' });
   sub.on('message', (channel: string, raw: string) => {
-    const entries = channels.get(channel)?.entries;
-    if (!entries?.size) return;
+    const entries = channels.get(channel)?.list;
+    if (!entries?.length) return;
     let msg: BusMessage | null | undefined;
-    for (const e of [...entries]) {
+    // A listener may remove itself (or others) while this runs: `entries` is not changed in place.
+    for (const e of entries) {
       try {
         if (e.kind === 'raw') e.fn(raw);
         else {
@@ -60,8 +62,9 @@ function parse(raw: string): BusMessage | null {
 /** Resolves once Redis has confirmed the subscription, so nothing published after is missed. */
 async function add(channel: string, entry: Entry): Promise<() => void> {
   let ch = channels.get(channel);
-  if (!ch) channels.set(channel, (ch = { entries: new Set(), subscribed: connection().subscribe(channel) }));
+  if (!ch) channels.set(channel, (ch = { entries: new Set(), list: [], subscribed: connection().subscribe(channel) }));
   ch.entries.add(entry);
+  ch.list = [...ch.entries];
   await ch.subscribed;
   const mine = ch;
   let done = false;
@@ -69,6 +72,7 @@ async function add(channel: string, entry: Entry): Promise<() => void> {
     if (done) return;
     done = true;
     mine.entries.delete(entry);
+    mine.list = [...mine.entries];
     if (mine.entries.size === 0 && channels.get(channel) === mine) {
       channels.delete(channel);
       void sub?.unsubscribe(channel).catch(() => {});
