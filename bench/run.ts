@@ -7,7 +7,7 @@
  *
  *   BENCH_ONLY=start,tool   run a subset (start, tool, pause (= resume), deltas, concurrency)
  *   BENCH_QUICK=1           small N everywhere
- *   BENCH_SESSIONS=200      sessions in the concurrency scenario (default 50)
+ *   BENCH_SESSIONS=50       sessions in the concurrency scenario (default 200)
  */
 import fs from 'node:fs';
 import os from 'node:os';

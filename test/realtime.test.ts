@@ -36,11 +36,19 @@ describe('realtime delivery', function () {
     const { url } = await apiServer();
     const stream = openStream(`${url}/api/v1/sessions/${s.body.id}/stream`, owner.token);
     await waitFor('stream open', async () => stream.frames.length > 0);
+    const sentAt = Date.now();
     await call('POST', `/api/sessions/${s.body.id}/message`, { token: owner.token, body: { content: 'go' } });
     await stream.ended;
     const names = stream.frames.map((f) => f.event);
     const deltas = stream.frames.filter((f) => f.event === 'text_delta' && f.data.turn === 0).map((f) => f.data.delta).join('');
     expect(deltas).to.equal(sentence);
+    // Every live frame says when the worker published it, between our request and now, in order.
+    const live = stream.frames.filter((f) => ['text_delta', 'tool_use_start', 'tool_output_delta'].includes(f.event)).map((f) => f.data.at as number);
+    expect(live.length).to.be.greaterThan(3);
+    for (const [i, at] of live.entries()) {
+      expect(at).to.be.a('number').within(sentAt - 5, Date.now());
+      if (i > 0) expect(at).to.be.at.least(live[i - 1]);
+    }
     const complete = stream.frames.find((f) => f.event === 'text_complete')!;
     expect(complete.data.text).to.equal(sentence);
     expect(names.indexOf('text_delta')).to.be.lessThan(names.indexOf('text_complete'));

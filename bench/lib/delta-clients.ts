@@ -3,27 +3,26 @@
  *
  * It owns a share of the sessions: every SSE and Socket.IO client of those sessions, and its own
  * reference subscriber, a bare ioredis connection subscribed to the same session channels. Every
- * delta is stamped on this thread's clock when the reference receives it and when each client
- * receives it, so `client − reference` never mixes clocks or threads, and a stall of another
- * thread (GC, parsing other clients' frames) is not in this thread's figures.
+ * live message carries `at`, the worker's wall clock when it published it (µs precision). For
+ * each delta this thread records, on its own clock mapped to the wall clock:
+ *   bare  = reference receive − publish: a bare ioredis publish → subscribe of that very message,
+ *   ours  = client receive − publish: the whole path through the api to a client,
+ *   added = client receive − reference receive: what the api adds after Redis delivered it,
+ * so the baseline and ours are the same messages under the same load, measured by the same event
+ * loop, and a stall of another thread (GC, parsing other clients' frames) is in neither.
  *
  * SSE is read with a plain node:http request, stamped when the chunk arrives (before parsing), as
  * the fetch-based reader in client.ts does; it is a much lighter reader than fetch + web streams.
  * Socket.IO uses socket.io-client as a dashboard would, stamped when the event is emitted.
  *
- * Optionally (probeEveryMs > 0) the thread also times a bare pub/sub hop of its own while
- * recording: a message shaped like a delta, published every probeEveryMs on a channel of its own
- * and received by a subscriber in this thread, like the scenario's baseline but under the load
- * of the measured phase.
- *
  * Commands (over the port, each answered {type: 'reply', id, value | error}):
  *   record {on}            start (clearing what was kept) or stop keeping deltas
  *   results {steadyFrom}   latencies of what was kept, and counts (steadyFrom: timeOrigin-based ms)
- *   close                  close every client, the reference and the probe
+ *   close                  close every client and the reference
  */
 import http from 'node:http';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
-import { parentPort, threadId, workerData } from 'node:worker_threads';
+import { parentPort, workerData } from 'node:worker_threads';
 import { Redis } from 'ioredis';
 import type { Socket } from 'socket.io-client';
 import { Api, socketClient, subscribeConversation } from './client.js';
@@ -36,22 +35,23 @@ export interface ClientThreadData {
   prefix: string;
   /** Sessions this thread owns, with how many clients of each kind watch each one. */
   sessions: Array<{ id: string; sse: number; sio: number }>;
-  /** Period of the bare pub/sub probe while recording; 0: no probe. */
-  probeEveryMs: number;
 }
 
 export interface ClientThreadResult {
-  /** client receive − reference receive, ms, per delivery. */
+  /** client receive − publish, ms, per delivery. */
   sse: number[];
   sio: number[];
-  /** The same (both kinds), for deltas the reference received at or after `steadyFrom`. */
+  /** client receive − reference receive, ms, per delivery (both kinds). */
+  added: number[];
+  /** reference receive − publish, ms, per distinct delta: the bare pub/sub hop of the same messages. */
+  bare: number[];
+  /** ours and bare for the deltas published at or after `steadyFrom`. */
   steady: number[];
-  /** The probe's publish → receive, ms. */
-  probe: number[];
+  steadyBare: number[];
   /** Distinct deltas the reference received, and deliveries expected for them (clients × deltas). */
   published: number;
   expected: number;
-  /** First and last reference receive, as performance.timeOrigin + now() (comparable across threads). */
+  /** First and last publish, as performance.timeOrigin + now() (comparable across threads). */
   refFirst: number;
   refLast: number;
   /** This thread's event-loop delay while recording, ms. */
@@ -99,10 +99,10 @@ function openSse(url: string, token: string, onFrame: (event: string, json: stri
 }
 
 async function main() {
-  const refAt = new Map<string, number>();
+  /** Per delta key: [publish, reference receive], on this thread's performance.now() clock. */
+  const refAt = new Map<string, [number, number]>();
   const sseGot: Array<[string, number]> = [];
   const sioGot: Array<[string, number]> = [];
-  const probeLat: number[] = [];
   let recording = false;
   let refFirst = Infinity;
   let refLast = 0;
@@ -114,36 +114,17 @@ async function main() {
   ref.on('message', (_channel: string, raw: string) => {
     const at = now();
     if (!recording) return;
-    const m = JSON.parse(raw) as { type: string; session_id: string; activation: number; seq: number };
+    const m = JSON.parse(raw) as { type: string; session_id: string; activation: number; seq: number; at?: number };
     if (m.type !== 'text_delta') return;
+    if (typeof m.at !== 'number') throw new Error('a live message without `at` (publish time): is the worker older than this benchmark?');
     const k = `${m.session_id}|${m.activation}|${m.seq}`;
     if (refAt.has(k)) return;
-    refAt.set(k, at);
-    const abs = performance.timeOrigin + at;
-    if (abs < refFirst) refFirst = abs;
-    if (abs > refLast) refLast = abs;
+    const published = m.at - performance.timeOrigin;
+    refAt.set(k, [published, at]);
+    if (m.at < refFirst) refFirst = m.at;
+    if (m.at > refLast) refLast = m.at;
   });
   if (data.sessions.length) await ref.subscribe(...data.sessions.map((s) => `${data.prefix}:session:${s.id}`));
-
-  let probe: { pub: Redis; sub: Redis; timer: NodeJS.Timeout } | undefined;
-  if (data.probeEveryMs > 0) {
-    const channel = `${data.prefix}:bench-probe:${threadId}`;
-    const pub = new Redis(data.redisUrl, redisOpts);
-    const sub = new Redis(data.redisUrl, redisOpts);
-    await sub.subscribe(channel);
-    sub.on('message', (_c: string, raw: string) => {
-      const at = now();
-      if (recording) probeLat.push(at - (JSON.parse(raw) as { t: number }).t);
-    });
-    let seq = 0;
-    const timer = setInterval(() => {
-      if (!recording) return;
-      seq++;
-      const msg = JSON.stringify({ type: 'text_delta', session_id: '00000000-0000-0000-0000-000000000000', project_id: '00000000-0000-0000-0000-000000000000', turn: 1, delta: `p${seq} `, activation: 1, seq, t: now() });
-      void pub.publish(channel, msg).catch(() => {});
-    }, data.probeEveryMs);
-    probe = { pub, sub, timer };
-  }
 
   const requests: http.ClientRequest[] = [];
   const sockets: Socket[] = [];
@@ -173,7 +154,6 @@ async function main() {
         refAt.clear();
         sseGot.length = 0;
         sioGot.length = 0;
-        probeLat.length = 0;
         refFirst = Infinity;
         refLast = 0;
         loop.reset();
@@ -185,20 +165,28 @@ async function main() {
     results({ steadyFrom }: { steadyFrom: number }): ClientThreadResult {
       const from = steadyFrom - performance.timeOrigin;
       const steady: number[] = [];
+      const added: number[] = [];
       const lat = (list: Array<[string, number]>) => {
         const out: number[] = [];
         for (const [k, at] of list) {
           const r = refAt.get(k);
           if (r === undefined) continue;
-          out.push(at - r);
-          if (r >= from) steady.push(at - r);
+          out.push(at - r[0]);
+          added.push(at - r[1]);
+          if (r[0] >= from) steady.push(at - r[0]);
         }
         return out;
       };
       let expected = 0;
-      for (const k of refAt.keys()) expected += clientsOf.get(k.slice(0, k.indexOf('|'))) ?? 0;
+      const bare: number[] = [];
+      const steadyBare: number[] = [];
+      for (const [k, [pub, got]] of refAt) {
+        expected += clientsOf.get(k.slice(0, k.indexOf('|'))) ?? 0;
+        bare.push(got - pub);
+        if (pub >= from) steadyBare.push(got - pub);
+      }
       return {
-        sse: lat(sseGot), sio: lat(sioGot), steady, probe: [...probeLat], published: refAt.size, expected, refFirst, refLast,
+        sse: lat(sseGot), sio: lat(sioGot), added, bare, steady, steadyBare, published: refAt.size, expected, refFirst, refLast,
         loopP99: loop.count ? loop.percentile(99) / 1e6 : NaN,
       };
     },
@@ -206,11 +194,6 @@ async function main() {
       for (const r of requests) r.destroy();
       for (const s of sockets) s.close();
       ref.disconnect();
-      if (probe) {
-        clearInterval(probe.timer);
-        probe.pub.disconnect();
-        probe.sub.disconnect();
-      }
       return true;
     },
   };

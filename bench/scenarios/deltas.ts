@@ -5,30 +5,28 @@
  *
  * Where the clients run: in BENCH_DELTA_THREADS worker threads (default 2; bench/lib/
  * delta-clients.ts), not in this thread. Sessions are dealt out to the threads; a thread holds
- * every client of its sessions plus its own latency reference, a bare ioredis subscriber on the
- * same session channels (`<prefix>:session:<id>`). For every delta, identified by (session,
- * activation, seq), ours = the client's receive time − its thread's reference receive time, both
- * on that thread's clock. So ours is what the api adds after Redis has delivered the message (its
- * subscriber, fan-out, HTTP/WebSocket framing, the kernel, the client's parsing); the worker's own
- * publish hop is not in it (it is about one baseline hop). SSE is read with a plain node:http
- * reader (stamped when the chunk arrives, as before), Socket.IO with socket.io-client (stamped on
- * the event). Until 2026-11 all 200 clients and the one reference ran in this thread: one event
- * loop handling ~5,000 frames/s through fetch + web streams, whose stalls landed in ours between
- * the reference's stamp and the clients'. What is measured is the same; the measuring adds less.
+ * every client of its sessions plus its own bare ioredis subscriber on the same session channels
+ * (`<prefix>:session:<id>`). Every live message carries `at`, when the worker published it (wall
+ * clock, µs). For every delta, identified by (session, activation, seq):
+ *   ours     = a client's receive time − `at`: end to end, worker publish → Redis → the api's
+ *              subscriber, fan-out, HTTP/WebSocket framing, the kernel, the client's parsing;
+ *   baseline = the bare subscriber's receive time − `at`: a bare ioredis publish → subscribe of
+ *              the same message, at the same moment, under the same load, stamped by the same
+ *              thread as the clients (so the measuring's own stalls are in both).
+ * ratio = ours p99 / baseline p99. `added_*` is client − bare subscriber (what the api adds once
+ * Redis has delivered). SSE is read with a plain node:http reader (stamped when the chunk
+ * arrives), Socket.IO with socket.io-client (stamped on the event).
  *
  * The measured phase starts when the clients start recording, before the 50 messages that start
  * the sessions are POSTed, so ours includes the api answering those POSTs while the first
- * sessions already stream (the api is busy for a few hundred ms then). `steady_*` is the same
- * figure for the deltas the references received after the last POST was answered.
+ * sessions already stream (the api is busy for a few hundred ms then). `steady_*` are the same
+ * figures for the deltas published after the last POST was answered.
  *
- * Baseline: a bare ioredis publish → subscribe (publisher and subscriber in this thread,
- * timestamp in the payload) of as many messages at the rate achieved, over as many channels, run
- * after the measured phase with nothing else going on. ratio = ours p99 / baseline p99.
- * (Running the bare pub/sub alongside at the full rate was tried: its extra load moved ours' p99
- * by more than the measured effect.) For scale, each client thread also times a bare pub/sub hop
- * of its own *during* the measured phase, a delta-shaped message every BENCH_DELTA_PROBE_MS
- * (default 50, i.e. 40/s in all with 2 threads; 0: off): `loaded_bare_p50_ms`/`_p99_ms`, what
- * Redis alone gives on this machine under the scenario's load.
+ * For comparison with a quiet machine, a bare ioredis publish → subscribe (publisher and
+ * subscriber in this thread, timestamp in the payload) of as many messages at the rate achieved,
+ * over as many channels, is also run after the measured phase with nothing else going on:
+ * `quiet_baseline_*` and `ratio_vs_quiet_baseline` (ours p99 over its p99). Until 2026-11 that was
+ * the baseline, and ours was client − bare subscriber (the worker's publish hop left out).
  *
  * Highest sustained rate (BENCH_DELTA_SEARCH=1; off by default, it adds about 10 s per step):
  * after the measured phase the same sessions and clients stream again at 2×, 4×, … the target
@@ -89,7 +87,6 @@ export const deltasScenario: Scenario = {
     const searchSeconds = envInt('BENCH_DELTA_SEARCH_SECONDS', 5);
     const searchMax = envInt('BENCH_DELTA_SEARCH_MAX', 32_000, 1, 1_000_000);
     const searchP99 = envInt('BENCH_DELTA_SEARCH_P99_MS', 50);
-    const probeEveryMs = envInt('BENCH_DELTA_PROBE_MS', 50, 0);
     const delayFor = (rate: number) => Math.max(1, Math.round((sessions * 1000) / rate));
     const delay = delayFor(targetRate);
     const perSession = Math.max(10, Math.round((seconds * 1000) / delay));
@@ -118,7 +115,7 @@ export const deltasScenario: Scenario = {
 
     // Clients: client j of a kind watches session j % sessions; session i lives in thread i % threads.
     const share = (n: number, i: number) => Math.floor(n / sessions) + (i < n % sessions ? 1 : 0);
-    const plan: ClientThreadData[] = Array.from({ length: threads }, () => ({ url: api.url, token: api.token, redisUrl: REDIS_URL, prefix: PREFIX, sessions: [], probeEveryMs }));
+    const plan: ClientThreadData[] = Array.from({ length: threads }, () => ({ url: api.url, token: api.token, redisUrl: REDIS_URL, prefix: PREFIX, sessions: [] }));
     ids.forEach((id, i) => plan[i % threads].sessions.push({ id, sse: share(sseClients, i), sio: share(sioClients, i) }));
     const rpcs: WorkerRpc[] = [];
     try {
@@ -163,17 +160,20 @@ export const deltasScenario: Scenario = {
       };
       const collect = async () => {
         const parts = await all<ClientThreadResult>('results', { steadyFrom });
-        const steady = parts.flatMap((r) => r.steady);
-        const probe = parts.flatMap((r) => r.probe);
-        const sse = parts.flatMap((r) => r.sse);
-        const sio = parts.flatMap((r) => r.sio);
+        const flat = (f: (r: ClientThreadResult) => number[]) => parts.flatMap(f);
+        const sse = flat((r) => r.sse);
+        const sio = flat((r) => r.sio);
         const published = parts.reduce((a, r) => a + r.published, 0);
         const expected = parts.reduce((a, r) => a + r.expected, 0);
         const first = Math.min(...parts.map((r) => r.refFirst));
         const last = Math.max(...parts.map((r) => r.refLast));
         const rate = published / Math.max(0.001, (last - first) / 1000);
         const loopP99 = Math.max(...parts.map((r) => r.loopP99).filter(Number.isFinite));
-        return { sse, sio, all: [...sse, ...sio], steady, probe, published, rate, missing: expected - sse.length - sio.length, loopP99 };
+        return {
+          sse, sio, all: [...sse, ...sio], added: flat((r) => r.added), bare: flat((r) => r.bare),
+          steady: flat((r) => r.steady), steadyBare: flat((r) => r.steadyBare),
+          published, rate, missing: expected - sse.length - sio.length, loopP99,
+        };
       };
 
       await runPhase('warm-up', false);
@@ -189,14 +189,15 @@ export const deltasScenario: Scenario = {
       const m = await collect();
       log(`deltas: ${m.published} deltas in ${(took / 1000).toFixed(1)} s (${Math.round(m.rate)}/s achieved), ${m.all.length} deliveries, ${m.missing} missing`);
 
-      // the baseline proper: the same bare pub/sub alone
-      const base = await barePubSub(m.published, m.rate, sessions, signal);
+      // for comparison: the same bare pub/sub on a quiet machine
+      const quiet = latency(await barePubSub(m.published, m.rate, sessions, signal));
       const o = latency(m.all);
       const s = latency(m.sse);
       const io = latency(m.sio);
+      const b = latency(m.bare);
+      const add = latency(m.added);
       const st = latency(m.steady);
-      const lb = latency(m.probe);
-      const b = latency(base);
+      const stb = latency(m.steadyBare);
       const loopP99 = round(m.loopP99, 2);
 
       // optional: the highest rate the same sessions and clients sustain
@@ -234,8 +235,9 @@ export const deltasScenario: Scenario = {
         ours: {
           p50_ms: o.p50_ms, p99_ms: o.p99_ms, n: o.n,
           sse_p50_ms: s.p50_ms, sse_p99_ms: s.p99_ms, socketio_p50_ms: io.p50_ms, socketio_p99_ms: io.p99_ms,
-          steady_p50_ms: st.p50_ms, steady_p99_ms: st.p99_ms, steady_n: st.n, steady_ratio: round(st.p99_ms / b.p99_ms, 3),
-          ...(lb.n ? { loaded_bare_p50_ms: lb.p50_ms, loaded_bare_p99_ms: lb.p99_ms, loaded_bare_n: lb.n } : {}),
+          added_p50_ms: add.p50_ms, added_p99_ms: add.p99_ms,
+          steady_p50_ms: st.p50_ms, steady_p99_ms: st.p99_ms, steady_n: st.n,
+          steady_baseline_p99_ms: stb.p99_ms, steady_ratio: round(st.p99_ms / stb.p99_ms, 3),
           rate_per_s: Math.round(m.rate), sessions, sse_clients: sseOpen, socketio_clients: sioOpen, missing_deliveries: m.missing,
           client_threads: threads, client_loop_delay_p99_ms: loopP99,
           api_cpu_pct: cpuPct.api, worker_cpu_pct: cpuPct.worker, bench_cpu_pct: cpuPct.bench,
@@ -244,12 +246,15 @@ export const deltasScenario: Scenario = {
             ...Object.fromEntries(steps.slice(1).flatMap((x) => [[`search_${x.target_per_s}_rate_per_s`, x.rate_per_s], [`search_${x.target_per_s}_p99_ms`, x.p99_ms], [`search_${x.target_per_s}_missing`, x.missing]])),
           } : {}),
         },
-        baseline: { p50_ms: b.p50_ms, p99_ms: b.p99_ms, n: b.n, rate_per_s: Math.round(m.rate) },
+        baseline: {
+          p50_ms: b.p50_ms, p99_ms: b.p99_ms, n: b.n, rate_per_s: Math.round(m.rate),
+          quiet_baseline_p50_ms: quiet.p50_ms, quiet_baseline_p99_ms: quiet.p99_ms, ratio_vs_quiet_baseline: round(o.p99_ms / quiet.p99_ms, 3),
+        },
         ratio: round(o.p99_ms / b.p99_ms, 3),
         show: {
           ours: `p50 ${fmtMs(o.p50_ms)} / p99 ${fmtMs(o.p99_ms)} ms @ ${Math.round(m.rate)}/s`,
           baseline: `p50 ${fmtMs(b.p50_ms)} / p99 ${fmtMs(b.p99_ms)} ms`,
-          note: `${sessions} sessions → ${sseOpen} SSE (p99 ${fmtMs(s.p99_ms)}) + ${sioOpen} Socket.IO (p99 ${fmtMs(io.p99_ms)}) clients in ${threads} thread(s); ratio is p99/p99; once all ${sessions} sessions had been started (steady): p50 ${fmtMs(st.p50_ms)} / p99 ${fmtMs(st.p99_ms)} ms (ratio ${round(st.p99_ms / b.p99_ms, 2)})${lb.n ? `; bare pub/sub under the same load: p50 ${fmtMs(lb.p50_ms)} / p99 ${fmtMs(lb.p99_ms)} ms` : ''}; client threads' event-loop delay p99 ${fmtMs(loopP99)} ms; CPU while measuring: api ${cpuPct.api} %, worker ${cpuPct.worker} %, bench ${cpuPct.bench} % of a core; ${m.missing} deliveries missing`
+          note: `${sessions} sessions → ${sseOpen} SSE (p99 ${fmtMs(s.p99_ms)}) + ${sioOpen} Socket.IO (p99 ${fmtMs(io.p99_ms)}) clients in ${threads} thread(s); worker publish → client, against a bare subscriber of the same messages; ratio is p99/p99; the api adds p50 ${fmtMs(add.p50_ms)} / p99 ${fmtMs(add.p99_ms)} ms once Redis delivered; after all ${sessions} sessions had been started (steady): p99 ${fmtMs(st.p99_ms)} vs ${fmtMs(stb.p99_ms)} ms (ratio ${round(st.p99_ms / stb.p99_ms, 2)}); the same bare pub/sub on a quiet machine: p50 ${fmtMs(quiet.p50_ms)} / p99 ${fmtMs(quiet.p99_ms)} ms (ours p99 over it: ${round(o.p99_ms / quiet.p99_ms, 2)}); client threads' event-loop delay p99 ${fmtMs(loopP99)} ms; CPU while measuring: api ${cpuPct.api} %, worker ${cpuPct.worker} %, bench ${cpuPct.bench} % of a core; ${m.missing} deliveries missing`
             + (search ? `; highest sustained rate ${sustained?.rate_per_s ?? 0}/s (${steps.map((x) => `${x.target_per_s}→${x.rate_per_s}/s p99 ${fmtMs(x.p99_ms)}${x.missing ? ` ${x.missing} missing` : ''}`).join(', ')}; stopped: ${stopped})` : ''),
         },
       };

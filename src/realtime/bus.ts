@@ -10,10 +10,20 @@
 import { key, redis } from '../lib/redis.js';
 import type { EventRow } from '../db/session-store.js';
 
-/** Live messages carry (activation, seq), increasing within a session, so replays can be deduplicated. */
+/**
+ * Live messages carry (activation, seq), increasing within a session, so replays can be
+ * deduplicated, and `at`: when the worker published it, in ms since the epoch with microsecond
+ * precision (a client can tell how late a delta is; the deltas benchmark times the whole path).
+ */
 interface LiveOrder {
   activation: number;
   seq: number;
+  at?: number;
+}
+
+/** Wall-clock ms with microseconds (Date.now() has whole ms only). */
+export function preciseNow(): number {
+  return Math.round((performance.timeOrigin + performance.now()) * 1000) / 1000;
 }
 export type LiveMessage =
   | ({ type: 'text_delta'; session_id: string; project_id: string; turn: number; delta: string } & LiveOrder)
@@ -43,7 +53,7 @@ export async function publishEvents(events: EventRow[]): Promise<void> {
 
 /** Live only: published and buffered, never stored as rows. */
 export async function publishLive(msg: LiveMessage): Promise<void> {
-  const json = JSON.stringify(msg);
+  const json = JSON.stringify({ ...msg, at: preciseNow() });
   const buf = deltaBufferKey(msg.session_id);
   await redis().pipeline().rpush(buf, json).expire(buf, 3600).publish(sessionChannel(msg.session_id), json).exec();
 }
