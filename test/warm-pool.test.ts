@@ -86,6 +86,28 @@ describe('warm pool (real Docker engine)', function () {
       expect(fresh.labels['troupe.sandbox']).to.equal(s.sandboxId);
     });
 
+    it('never hands out a pooled container that died (killed, or the engine restarted)', async () => {
+      const [pooled] = await waitFor('a paused pool container', async () => {
+        const cs = await poolContainers(instance);
+        return cs.length === 1 && cs[0].State === 'paused' ? cs : null;
+      });
+      // A killed paused container is "exited"; unpausing it says "not paused", like a running one.
+      const dead = docker.getContainer(pooled.Id);
+      await dead.unpause();
+      await dead.kill();
+      await dead.wait();
+      const s = spec();
+      const info = await driver.ensure(s);
+      expect(info.id).to.not.equal(pooled.Id);
+      const inspected = await docker.getContainer(info.id).inspect();
+      expect(inspected.State.Status).to.equal('running');
+      expect(inspected.Name).to.equal(`/troupe-sbx-${s.sandboxId}`);
+      expect((await driver.exec(info.id, { command: 'echo alive' })).stdout).to.equal('alive\n');
+      // The dead one is gone, not left holding the sandbox's name.
+      const gone = await dead.inspect().then(() => false, (err: { statusCode?: number }) => err.statusCode === 404);
+      expect(gone).to.equal(true);
+    });
+
     it('removes its containers when stopped', async () => {
       await waitFor('a pool container', async () => (await poolContainers(instance)).length === 1);
       await driver.stopWarmPool();

@@ -94,10 +94,11 @@ export async function startSessionWorker(opts: { concurrency?: number; reaper?: 
       // Hand live sessions back first, so close() does not wait on long model calls or tools.
       for (const ac of live.values()) ac.abort('shutdown');
       const closing = worker.close();
-      const timeout = new Promise((r) => setTimeout(r, config.shutdownTimeoutMs));
-      await Promise.race([Promise.all([closing, webhooks.close()]), timeout]);
+      const timeout = () => new Promise((r) => setTimeout(r, config.shutdownTimeoutMs).unref());
+      await Promise.race([Promise.all([closing, webhooks.close()]), timeout()]);
       await sub.quit().catch(() => sub.disconnect());
-      await driver.stopWarmPool?.().catch(() => {});
+      // A hung Docker must not hang shutdown: what is left of the pool, the reaper removes by age.
+      await Promise.race([driver.stopWarmPool?.().catch(() => {}), timeout()]);
     },
   };
 }

@@ -106,31 +106,42 @@ export class WarmPool {
       } catch (err) {
         if ((err as DockerError).statusCode === 409) {
           // The sandbox got its container some other way meanwhile: keep ours for the next one.
-          shape.ready.unshift(entry);
+          if (this.closed) this.discard(entry.id);
+          else shape.ready.unshift(entry);
           return null;
         }
         this.discard(entry.id); // gone (404) or broken: try the next
         continue;
       }
-      try {
-        await c.unpause().catch((err: Error) => {
-          if (!/not paused/i.test(err.message)) throw err;
-        });
-        return { id: entry.id, name, state: 'running', labels: { [POOL_LABEL]: key } };
-      } catch (err) {
-        this.onError(err, 'unpause a pooled container');
-        this.discard(entry.id);
-        throw err;
-      }
+      if (await this.unpause(c)) return { id: entry.id, name, state: 'running', labels: { [POOL_LABEL]: key } };
+      // Dead (killed, or the engine restarted) or broken: it must not keep the sandbox's name,
+      // or the caller's create would find it and adopt a container being removed.
+      await this.removeContainer(entry.id);
     }
     return null;
+  }
+
+  /** Unpauses a claimed container; true when Docker then reports it running. */
+  private async unpause(c: Docker.Container): Promise<boolean> {
+    try {
+      await c.unpause();
+      return true;
+    } catch (err) {
+      // "is not paused" is also what a stopped container answers: only a running one will do.
+      if (/not paused/i.test((err as Error).message)) {
+        const state = await c.inspect().then((i) => i.State, () => null);
+        if (state?.Running && !state.Paused) return true;
+      }
+      this.onError(err, 'unpause a pooled container');
+      return false;
+    }
   }
 
   /** Stops refilling and removes every container still in the pool. */
   async close(): Promise<void> {
     this.closed = true;
     clearInterval(this.timer);
-    // A container being created right now removes itself when it sees the pool closed.
+    // A container being created right now is removed by fill() when it sees the pool closed.
     await Promise.all([...this.shapes.values()].map((s) => s.filling));
     const all = [...this.shapes.values()].flatMap((s) => s.ready.splice(0));
     await Promise.all(all.map((p) => this.removeContainer(p.id)));
@@ -144,7 +155,10 @@ export class WarmPool {
       await null; // so `filling` is assigned before the finally below can clear it
       try {
         while (!this.closed && shape.ready.length < this.opts.size && this.shapes.get(key) === shape) {
-          shape.ready.push(await this.createPaused(shape.spec, key));
+          const made = await this.createPaused(shape.spec, key);
+          // The pool closed, or dropped this shape, while it was made: nobody would ever claim it.
+          if (this.closed || this.shapes.get(key) !== shape) await this.removeContainer(made.id);
+          else shape.ready.push(made);
         }
       } catch (err) {
         // E.g. the image is missing: the normal path will say so to the session that needs it.
@@ -166,10 +180,6 @@ export class WarmPool {
     } catch (err) {
       await this.removeContainer(container.id);
       throw err;
-    }
-    if (this.closed) {
-      await this.removeContainer(container.id);
-      throw new Error('pool closed');
     }
     return { id: container.id, createdAt: Date.now() };
   }

@@ -12,6 +12,7 @@
  * Then: the process is still up (and /healthz answers), and its log has no unhandled error.
  */
 import fs from 'node:fs';
+import http from 'node:http';
 import path from 'node:path';
 import { SignJWT } from 'jose';
 import WebSocket from 'ws';
@@ -453,24 +454,46 @@ interface Outcome {
   ms: number;
 }
 
-async function send(base: string, r: Req, timeoutMs: number): Promise<Outcome> {
-  const ac = new AbortController();
-  const timer = setTimeout(() => ac.abort(), timeoutMs);
+/**
+ * Sends the request with node:http, the path exactly as built: fetch (WHATWG URL) would resolve
+ * `..` and `%2e%2e` segments on our side, turning "DELETE .../skills/.." into a genuine
+ * "DELETE .../agents/<id>". Only what HTTP cannot carry (controls, spaces, non-ASCII) is
+ * percent-encoded, as fetch would.
+ */
+function rawPath(p: string): string {
+  return p.replace(/[^\x21-\x7e]/gu, (c) => enc(c));
+}
+
+function send(base: string, r: Req, timeoutMs: number): Promise<Outcome> {
   const t0 = Date.now();
-  try {
-    const res = await fetch(base + r.path, { method: r.method, headers: r.headers, body: r.body, signal: ac.signal, redirect: 'manual' });
-    const ms = Date.now() - t0;
-    if ((res.headers.get('content-type') ?? '').includes('text/event-stream')) ac.abort();
-    else await res.arrayBuffer();
-    return { status: res.status, ms };
-  } catch (err) {
-    const e = err as Error;
-    if (e.name === 'AbortError' && Date.now() - t0 >= timeoutMs - 50) return { status: 'timeout', ms: Date.now() - t0 };
-    if (e.name === 'AbortError') return { status: 200, ms: Date.now() - t0 };
-    return { status: 'error', ms: Date.now() - t0 };
-  } finally {
-    clearTimeout(timer);
-  }
+  const { hostname, port } = new URL(base);
+  return new Promise<Outcome>((resolve) => {
+    let done = false;
+    const finish = (o: Outcome) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      resolve(o);
+    };
+    const req = http.request({ host: hostname, port, method: r.method, path: rawPath(r.path), headers: r.headers }, (res) => {
+      const status = res.statusCode ?? 0;
+      // An SSE stream never ends by itself: its status is the answer.
+      if ((res.headers['content-type'] ?? '').includes('text/event-stream')) {
+        finish({ status, ms: Date.now() - t0 });
+        req.destroy();
+        return;
+      }
+      res.resume();
+      res.on('end', () => finish({ status, ms: Date.now() - t0 }));
+      res.on('error', () => finish({ status: 'error', ms: Date.now() - t0 }));
+    });
+    const timer = setTimeout(() => {
+      finish({ status: 'timeout', ms: Date.now() - t0 });
+      req.destroy();
+    }, timeoutMs);
+    req.on('error', () => finish({ status: 'error', ms: Date.now() - t0 }));
+    req.end(r.body);
+  });
 }
 
 // --- realtime surfaces (not in /openapi.json) ---------------------------------------------------
