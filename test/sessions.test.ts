@@ -91,6 +91,9 @@ describe('session actor', function () {
     expect(conv.body).to.include({ status: 'completed', trigger_type: 'api', task_id: 'task-1', iteration_count: 1 });
     expect(conv.body.finished_at).to.be.a('string');
     expect(conv.body.events.at(-1).payload).to.include({ status: 'completed' });
+    // finish is a successful tool call whose result is the summary (not an error for the model)
+    const finished = conv.body.events.find((e: { event_type: string }) => e.event_type === 'tool_result');
+    expect(finished.payload).to.include({ name: 'finish', content: 'wrote nothing', is_error: false });
     const list = await call('GET', `/api/v1/projects/${projectId}/agents/${agent.handle}/conversations?status=completed`, { token: owner.token });
     expect(list.body.total).to.equal(1);
     expect(list.body.conversations[0].id).to.equal(r.body.id);

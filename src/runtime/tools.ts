@@ -113,6 +113,9 @@ export async function runTool(name: string, input: Record<string, unknown>, ctx:
       const r = await ctx.driver.exec(ctx.containerId, { command: `find ${shellQuote(p)} -maxdepth 2 | sort | head -500`, timeoutMs: 15_000, signal: ctx.signal });
       return { content: clip(r.stdout || r.stderr), is_error: r.exitCode !== 0, exit_code: r.exitCode };
     }
+    case 'finish':
+      // Ends the session; the actor records the summary as the result.
+      return { content: String(input.summary ?? '') || 'finished', is_error: false };
     default:
       return { content: `Unknown tool "${name}". Available: ${BUILTIN_TOOLS.map((t) => t.name).join(', ')}`, is_error: true };
   }
