@@ -172,6 +172,25 @@ describe('chat sessions', function () {
     const post = await call('POST', `${P(projectId)}/chat-sessions/${chatId}/messages`, { token: colleague.token, body: { message: 'peek' } });
     expect(post.status).to.equal(404);
     expect(post.body.error).to.be.a('string');
+    // Nor can anyone speak into the chat's conversation through the session routes (the owner
+    // included: the chat records human turns); nothing is written.
+    const conv = r.body.conversation_id;
+    // (the conversation is still running, so count what an injection would add: user messages)
+    const userMessages = () => db('session_events').where({ session_id: conv, event_type: 'message', event_source: 'user' }).count<{ count: string }[]>('* as count');
+    const before = await userMessages();
+    for (const token of [colleague.token, owner.token]) {
+      for (const [path, body] of [
+        [`${P(projectId)}/conversations/${conv}/message`, { message: 'injected' }],
+        [`/api/sessions/${conv}/message`, { content: 'injected' }],
+        [`/api/v1/sessions/${conv}/messages`, { role: 'user', content: [{ type: 'text', text: 'injected' }] }],
+      ] as const) {
+        const res = await call('POST', path, { token, body });
+        expect(res.status, path).to.equal(409);
+        expect(res.body.error).to.contain('chat session');
+      }
+    }
+    const after = await userMessages();
+    expect(after[0].count).to.equal(before[0].count);
     // Other projects see nothing, not even through their own project's path.
     expect((await call('GET', `${P(projectId)}/chat-sessions/${chatId}/messages`, { token: other.owner.token })).status).to.equal(404);
     expect((await call('GET', `${P(other.projectId)}/chat-sessions/${chatId}/messages`, { token: other.owner.token })).status).to.equal(404);

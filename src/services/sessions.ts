@@ -188,6 +188,16 @@ export async function interruptSession(s: SessionRow): Promise<SessionRow> {
   return (await getSession(s.id))!;
 }
 
+/**
+ * A chat's conversations take messages only through the chat (which records the human turn and
+ * belongs to one member); the session routes would let any member speak into someone's chat.
+ */
+export function assertDirectMessages(s: SessionRow): void {
+  if (s.chat_session_id) {
+    throw conflict('This conversation belongs to a chat session: its owner sends messages with POST /api/v1/projects/:projectId/chat-sessions/:sessionId/messages');
+  }
+}
+
 export async function sendMessage(s: SessionRow, text: string, extra: Record<string, unknown> = {}): Promise<{ session: SessionRow; event: EventRow }> {
   const res = await writeSession(s.id, [userMessage(text, extra)], { from: ACTIVE, wakeIfIdle: true });
   if (!res) {

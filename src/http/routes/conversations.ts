@@ -4,7 +4,7 @@ import { nonEmpty, obj, pagination } from '../schema.js';
 import { db } from '../../db/knex.js';
 import { requireProject } from '../../services/access.js';
 import { requireAgent } from '../../services/agents.js';
-import { pauseSession, requireSession, resumeSession, sendMessage, stopSession } from '../../services/sessions.js';
+import { pauseSession, requireSession, resumeSession, assertDirectMessages, sendMessage, stopSession } from '../../services/sessions.js';
 import { conversationView, eventView, sessionQuery } from '../../services/session-views.js';
 
 const P = '/api/v1/projects/:projectId';
@@ -89,6 +89,7 @@ defineRoute({
   handler: async (_ctx, { principal, params, body }) => {
     await requireProject(principal, params.projectId, 'write');
     const s = await requireSession([params.projectId], params.conversationId);
+    assertDirectMessages(s);
     const { session, event } = await sendMessage(s, body.message);
     return { status: session.status, message_id: event.id, event_index: event.event_index };
   },

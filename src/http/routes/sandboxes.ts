@@ -9,7 +9,7 @@ import { projectIdsOf, requireProject, resolveProject } from '../../services/acc
 import { requireAgent } from '../../services/agents.js';
 import { ensureContainer, getSandboxRow, insertSandbox, serializeSandbox } from '../../services/sandboxes.js';
 import {
-  createSession, interruptSession, pauseSession, requireSession, resumeSession, sendMessage, stopSession, waitForRest,
+  createSession, interruptSession, pauseSession, requireSession, resumeSession, assertDirectMessages, sendMessage, stopSession, waitForRest,
 } from '../../services/sessions.js';
 import { session002View, sessionQuery, withViewData } from '../../services/session-views.js';
 import { messagesView } from '../../runtime/context.js';
@@ -42,7 +42,10 @@ defineRoute({
     try {
       await ensureContainer(sb);
     } catch (err) {
-      await db('sandboxes').where({ id: sb.id }).update({ state: 'stopped' });
+      // Nothing is left of a sandbox that could not start (e.g. an image that does not exist).
+      const left = await sandboxDriver().find(sb.id).catch(() => null);
+      if (left) await sandboxDriver().remove(left.id).catch(() => {});
+      await db('sandboxes').where({ id: sb.id }).del();
       throw new HttpError(422, `Could not start the sandbox: ${(err as Error).message}`);
     }
     return serializeSandbox(await db('sandboxes').where({ id: sb.id }).first());
@@ -163,6 +166,7 @@ defineRoute({
     const s = await requireSession(await projectIdsOf(principal), params.sid);
     await requireProject(principal, s.project_id, 'write');
     const text = body.content.filter((b: { type: string }) => b.type === 'text').map((b: { text: string }) => b.text).join('\n');
+    assertDirectMessages(s);
     const { session, event } = await sendMessage(s, text, { content: body.content });
     if (!query.wait || session.status === 'paused') {
       ctx.state.statusOverride = 202;

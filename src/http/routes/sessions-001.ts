@@ -5,7 +5,7 @@ import { db } from '../../db/knex.js';
 import { badRequest, conflict } from '../errors.js';
 import { projectIdsOf, requireProject, resolveProject } from '../../services/access.js';
 import { findAgent } from '../../services/agents.js';
-import { createSession, pauseSession, requireSession, resumeSession, sendMessage, stopSession } from '../../services/sessions.js';
+import { createSession, pauseSession, requireSession, resumeSession, assertDirectMessages, sendMessage, stopSession } from '../../services/sessions.js';
 import { FROM_001, session001View, sessionQuery, withViewData } from '../../services/session-views.js';
 import { getSession } from '../../db/session-store.js';
 
@@ -103,6 +103,7 @@ defineRoute({
   handler: async (_ctx, { principal, params, body }) => {
     const s = await requireSession(await projectIdsOf(principal), params.id);
     await requireProject(principal, s.project_id, 'write');
+    assertDirectMessages(s);
     const { event } = await sendMessage(s, body.content);
     return { message_id: event.id, status: 'sent', timestamp: event.created_at };
   },

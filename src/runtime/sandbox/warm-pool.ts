@@ -162,7 +162,9 @@ export class WarmPool {
         }
       } catch (err) {
         // E.g. the image is missing: the normal path will say so to the session that needs it.
+        // A shape that cannot be made is not kept warm (the next claim asks again).
         if (!this.closed) this.onError(err, 'fill the warm pool');
+        if (!shape.permanent && this.shapes.get(key) === shape) this.shapes.delete(key);
       } finally {
         shape.filling = null;
       }
