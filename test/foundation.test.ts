@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import http from 'node:http';
 import knexFactory from 'knex';
-import { call, newProject, newAgent, addMember, newUser, snapshotCounts, uniq } from './support/harness.js';
+import { apiServer, call, newProject, newAgent, addMember, newUser, snapshotCounts, uniq } from './support/harness.js';
 import { db } from '../src/db/knex.js';
 
 describe('foundation: identity, projects, agents', () => {
@@ -174,6 +174,15 @@ describe('foundation: identity, projects, agents', () => {
       }
       expect((await call('GET', `/api/v1/projects/${projectId}/agents/a%00b`, { token: owner.token })).status).to.equal(400);
       expect((await call('GET', `/api/v1/projects/${projectId}/agents/x/conversations?offset=100000000000000000000`, { token: owner.token })).status).to.equal(400);
+      // A known path with a method it does not have: 405 in the envelope, with Allow; an unknown method too.
+      for (const method of ['PUT', 'PROPFIND']) {
+        const { url } = await apiServer();
+        const res = await fetch(`${url}/api/v1/projects/${projectId}/agents`, { method, headers: { authorization: `Bearer ${owner.token}` } });
+        expect(res.status, method).to.equal(405);
+        expect((await res.json()).error, method).to.contain('not allowed');
+      }
+      const put = await call('PUT', `/api/v1/projects/${projectId}/agents`, { token: owner.token, body: { name: 'x' } });
+      expect(put.body.error).to.contain('allowed: ');
       expect(await snapshotCounts(projectId)).to.deep.equal(before);
     });
   });

@@ -44,6 +44,11 @@ export function createApp(): Koa {
       if (ctx.status === 404 && ctx.body === undefined) {
         ctx.status = 404;
         ctx.body = { error: `No route for ${ctx.method} ${ctx.path}; see GET /openapi.json` };
+      } else if ((ctx.status === 405 || ctx.status === 501) && ctx.body == null) {
+        // The router's answer for a known path with another method (501: a method it does not know
+        // at all, which is the client's mistake too): the envelope, and Allow says what would do.
+        ctx.status = 405;
+        ctx.body = { error: `${ctx.method} is not allowed on ${ctx.path}; ${ctx.response.get('Allow') ? `allowed: ${ctx.response.get('Allow')}` : 'see GET /openapi.json'}` };
       }
     } catch (err) {
       const e = err as Error & { status?: number; statusCode?: number; expose?: boolean; type?: string };
