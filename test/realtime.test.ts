@@ -64,6 +64,13 @@ describe('realtime delivery', function () {
     expect(output).to.equal('line-1\nline-2\nline-3\n');
     const ids = stream.frames.filter((f) => f.id !== null).map((f) => Number(f.id));
     expect(ids).to.deep.equal(await durableLog(s.body.id));
+    // Resuming at or past the end of the finished session: told how it ended, not left hanging.
+    for (const last of [String(ids.at(-1)), '999']) {
+      const again = openStream(`${url}/api/v1/sessions/${s.body.id}/stream`, owner.token, last);
+      await Promise.race([again.ended, new Promise((_, reject) => setTimeout(() => reject(new Error(`stream resumed at ${last} did not end`)), 5000))]);
+      expect(again.frames.map((f) => f.event), last).to.deep.equal(['session_completed']);
+      expect(again.frames[0].data.event_index).to.equal(ids.at(-1));
+    }
   });
 
   for (const where of ['the same api process', 'a second api process']) {

@@ -112,6 +112,11 @@ export async function getSession(id: string): Promise<SessionRow | undefined> {
   return db('sessions').where({ id }).first();
 }
 
+/** The session's latest status event (what state its log says it is in). */
+export async function lastStatusEvent(sessionId: string): Promise<EventRow | undefined> {
+  return db('session_events').where({ session_id: sessionId, event_type: 'status' }).orderBy('event_index', 'desc').first();
+}
+
 export async function loadEvents(sessionId: string, opts: { after?: number; limit?: number; offset?: number } = {}): Promise<EventRow[]> {
   const q = db('session_events').where({ session_id: sessionId }).orderBy('event_index');
   if (opts.after !== undefined) q.andWhere('event_index', '>', opts.after);
