@@ -163,6 +163,17 @@ describe('agent hub: connections, tasks, /ws, updates, webhooks', function () {
     expect(asUser.body.map((x: any) => x.withAgentId)).to.include(b.id);
     expect((await call('GET', `/api/v1/connections?asAgentId=${b.id}`, { token: a.ownerToken })).status).to.equal(404);
     expect((await call('GET', '/api/v1/connections', { token: a.ownerToken })).status).to.equal(400);
+    // ... or by its handle (unique in the user's projects); another project's handle is not found
+    const handleOf = async (x: AgentHandle) => (await db('agents').where({ id: x.id }).first()).handle as string;
+    const byHandle = await call('GET', `/api/v1/connections?asAgentId=${await handleOf(a)}`, { token: a.ownerToken });
+    expect(byHandle.status).to.equal(200);
+    expect(byHandle.body).to.deep.equal(asUser.body);
+    expect((await call('GET', `/api/v1/connections?asAgentId=no-such-handle`, { token: a.ownerToken })).status).to.equal(404);
+    // A task for a connected agent, named by handle; a handle it is not connected to is not found.
+    const t = await call('POST', '/api/v1/tasks', { token: a.key, body: { toAgentId: await handleOf(b), title: 'by handle', message: 'hi' } });
+    expect(t.status).to.equal(201);
+    expect(t.body.toAgentId).to.equal(b.id);
+    expect((await call('POST', '/api/v1/tasks', { token: a.key, body: { toAgentId: await handleOf(c), title: 'x', message: 'y' } })).status).to.equal(404);
   });
 
   it('a hosted agent works a task in a session; the initiator sees every status change', async () => {

@@ -10,7 +10,7 @@ import type { EventRow, SessionRow } from '../db/session-store.js';
 import { conflict, forbidden, notFound } from '../http/errors.js';
 import { log } from '../log.js';
 import { isUuid } from './access.js';
-import type { AgentRow } from './acting-agent.js';
+import { one, type AgentRow } from './acting-agent.js';
 import { emitToAgent } from './hub.js';
 import { onSessionEvents } from './session-hooks.js';
 
@@ -48,7 +48,15 @@ async function setStatus(taskId: string, from: TaskStatus[], to: TaskStatus, not
 
 export async function createTask(from: AgentRow, input: { toAgentId: string; title: string; message: string }) {
   const { activeConnection } = await import('./connections.js');
-  const to = isUuid(input.toAgentId) ? await db('agents').where({ id: input.toAgentId }).whereNull('deleted_at').first() : null;
+  // By id, or by handle among the agents `from` is connected to.
+  const to = isUuid(input.toAgentId)
+    ? await db('agents').where({ id: input.toAgentId }).whereNull('deleted_at').first()
+    : one(input.toAgentId, await db('agents as a')
+      .join('agent_connections as c', (j) => j.on('c.agent_id', 'a.id').orOn('c.with_agent_id', 'a.id'))
+      .whereNull('c.deleted_at').whereNull('a.deleted_at')
+      .where('a.handle', input.toAgentId).whereNot('a.id', from.id)
+      .andWhere((w) => w.where('c.agent_id', from.id).orWhere('c.with_agent_id', from.id))
+      .distinct('a.*'));
   const conn = to ? await activeConnection(from.id, to.id) : null;
   if (!to || !conn) throw notFound('Connected agent');
   const needsApproval = to.approval === 'require' || conn.approval === 'require';

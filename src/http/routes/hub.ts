@@ -4,7 +4,7 @@
  * token the project agent named by asAgentId.
  */
 import { defineRoute } from '../registry.js';
-import { nonEmpty, obj, uuid } from '../schema.js';
+import { idOrHandle, nonEmpty, obj } from '../schema.js';
 import { forbidden } from '../errors.js';
 import { isAdmin } from '../auth.js';
 import { actingAgent } from '../../services/acting-agent.js';
@@ -15,7 +15,7 @@ import { SseWriter } from '../../realtime/sse-writer.js';
 import { KEEPALIVE_MS } from '../../realtime/sse.js';
 import { listenRaw } from '../../realtime/subscriber.js';
 
-const asAgentId = { type: 'string', format: 'uuid', description: 'For user tokens: the project agent to act as' };
+const asAgentId = { ...idOrHandle, description: 'For user tokens: the project agent to act as (its id, or its handle)' };
 const taskStatus = { type: 'string', enum: ['submitted', 'working', 'input-required', 'completed', 'failed', 'cancelled'] };
 
 defineRoute({
@@ -41,7 +41,7 @@ defineRoute({
   handler: async (_ctx, { principal, params, query }) => connections.deleteConnection(await actingAgent(principal, query.asAgentId, 'write'), params.id),
 });
 
-export const createTaskBody = obj({ toAgentId: uuid, title: nonEmpty(500), message: nonEmpty(100_000), asAgentId }, ['toAgentId', 'title', 'message']);
+export const createTaskBody = obj({ toAgentId: { ...idOrHandle, description: 'The connected agent to ask (its id, or its handle)' }, title: nonEmpty(500), message: nonEmpty(100_000), asAgentId }, ['toAgentId', 'title', 'message']);
 defineRoute({
   method: 'post', path: '/api/v1/tasks', tag: 'Agent hub (003)', summary: 'Create a task for a connected agent',
   body: createTaskBody, status: 201, idempotent: true,
