@@ -147,8 +147,8 @@ export async function streamSession(sse: SseWriter, sessionId: string, afterInde
   sse.onClose(end);
 
   for (const e of await loadEvents(sessionId, { after: afterIndex })) emitDurable(e);
-  // A client resuming at or past the end of a finished session (its reconnect after we closed, or
-  // one that missed the terminal frame) has nothing left to replay: tell it how the session ended.
+  // The session finished between the route's check (which answers 204 to a client that has it
+  // all) and here, and the client has its whole log: tell it how the session ended.
   if (!ended) {
     const last = await lastStatusEvent(sessionId);
     if (last && last.event_index <= sent && isTerminalStatus(last)) finish(last);
