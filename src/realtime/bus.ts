@@ -22,7 +22,7 @@ interface LiveOrder {
 }
 
 /** Wall-clock ms with microseconds (Date.now() has whole ms only). */
-export function preciseNow(): number {
+function preciseNow(): number {
   return Math.round((performance.timeOrigin + performance.now()) * 1000) / 1000;
 }
 export type LiveMessage =

@@ -8,13 +8,11 @@
  * (two writers publishing out of order) makes us read the missing ones from the log first.
  */
 import { SseWriter } from './sse-writer.js';
-import { lastStatusEvent, loadEvents, type EventRow } from '../db/session-store.js';
+import { loadEvents, TERMINAL, type EventRow, type SessionStatus } from '../db/session-store.js';
 import { bufferedDeltas, sessionChannel, type BusMessage, type LiveMessage } from './bus.js';
 import { listen, onReconnect } from './subscriber.js';
 
 export const KEEPALIVE_MS = 15_000;
-const TERMINAL = ['completed', 'failed', 'stopped'];
-const isTerminalStatus = (e: EventRow) => e.event_type === 'status' && TERMINAL.includes((e.payload as { status?: string }).status ?? '');
 
 /** SSE event name of a durable event. `user_message` and `session_error` are added so that every durable event has a name and an id. */
 export function sseName(e: EventRow): string {
@@ -87,14 +85,12 @@ export async function streamSession(sse: SseWriter, sessionId: string, afterInde
     push(durableData(e), sseName(e), String(e.event_index));
     sent = e.event_index;
     if (e.event_type === 'message' || e.event_type === 'tool_result') seen.clear();
-    if (isTerminalStatus(e)) finish(e);
-  };
-  /** The terminal frame for the session's terminal status event, then the end of the stream. */
-  const finish = (e: EventRow) => {
-    const status = (e.payload as { status?: string }).status;
-    if (status === 'completed') push({ session_id: sessionId, event_index: e.event_index }, 'session_completed');
-    if (status === 'failed') push({ session_id: sessionId, event_index: e.event_index, error: (e.payload as { reason?: string }).reason }, 'session_failed');
-    end();
+    const status = (e.payload as { status?: SessionStatus }).status;
+    if (e.event_type === 'status' && status && TERMINAL.includes(status)) {
+      if (status === 'completed') push({ session_id: sessionId, event_index: e.event_index }, 'session_completed');
+      if (status === 'failed') push({ session_id: sessionId, event_index: e.event_index, error: (e.payload as { reason?: string }).reason }, 'session_failed');
+      end();
+    }
   };
   const emitLive = (m: LiveMessage) => {
     const { key, frame } = liveFrame(m);
@@ -147,12 +143,6 @@ export async function streamSession(sse: SseWriter, sessionId: string, afterInde
   sse.onClose(end);
 
   for (const e of await loadEvents(sessionId, { after: afterIndex })) emitDurable(e);
-  // The session finished between the route's check (which answers 204 to a client that has it
-  // all) and here, and the client has its whole log: tell it how the session ended.
-  if (!ended) {
-    const last = await lastStatusEvent(sessionId);
-    if (last && last.event_index <= sent && isTerminalStatus(last)) finish(last);
-  }
   if (!ended) for (const d of await bufferedDeltas(sessionId)) if (d.type !== 'event' && d.type !== 'dashboard') emitLive(d);
   const backlog = held;
   held = null;

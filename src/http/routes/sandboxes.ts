@@ -165,8 +165,8 @@ defineRoute({
   handler: async (ctx, { principal, params, body, query }) => {
     const s = await requireSession(await projectIdsOf(principal), params.sid);
     await requireProject(principal, s.project_id, 'write');
-    const text = body.content.filter((b: { type: string }) => b.type === 'text').map((b: { text: string }) => b.text).join('\n');
     assertDirectMessages(s);
+    const text = body.content.filter((b: { type: string }) => b.type === 'text').map((b: { text: string }) => b.text).join('\n');
     const { session, event } = await sendMessage(s, text, { content: body.content });
     if (!query.wait || session.status === 'paused') {
       ctx.state.statusOverride = 202;
