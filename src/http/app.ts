@@ -9,7 +9,7 @@ import Router from '@koa/router';
 import { bodyParser } from '@koa/bodyparser';
 import { config } from '../config.js';
 import { log } from '../log.js';
-import { HttpError } from './errors.js';
+import { HttpError, toHttpError } from './errors.js';
 import { authenticateToken, bearerToken } from './auth.js';
 import { routes, validateInput, type CompiledRoute } from './registry.js';
 import { withIdempotency } from './idempotency.js';
@@ -52,9 +52,11 @@ export function createApp(): Koa {
       }
     } catch (err) {
       const e = err as Error & { status?: number; statusCode?: number; expose?: boolean; type?: string };
-      if (err instanceof HttpError) {
-        ctx.status = err.status;
-        ctx.body = err.details ? { error: err.message, details: err.details } : { error: err.message };
+      const known = toHttpError(err);
+      if (known) {
+        ctx.status = known.status;
+        if (known.retryAfter !== undefined) ctx.set('Retry-After', String(known.retryAfter));
+        ctx.body = known.details ? { error: known.message, details: known.details } : { error: known.message };
       } else if (e.type === 'entity.too.large' || e.status === 413) {
         ctx.status = 413;
         ctx.body = { error: `Request body too large: the limit is ${config.bodyLimitBytes} bytes` };

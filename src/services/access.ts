@@ -4,7 +4,7 @@
  */
 import { db } from '../db/knex.js';
 import type { Principal } from '../http/auth.js';
-import { badRequest, forbidden, notFound } from '../http/errors.js';
+import { badRequest, forbidden, notFound } from '../domain/errors.js';
 
 export type Role = 'owner' | 'admin' | 'member' | 'viewer';
 export type Need = 'read' | 'write' | 'admin';

@@ -4,7 +4,7 @@
  */
 import { db } from '../db/knex.js';
 import type { Principal } from '../http/auth.js';
-import { badRequest, notFound } from '../http/errors.js';
+import { badRequest, notFound } from '../domain/errors.js';
 import { isUuid, requireProject, type Need } from './access.js';
 
 export type AgentRow = Record<string, any> & { id: string; project_id: string; name: string };

@@ -5,7 +5,7 @@
 import matter from 'gray-matter';
 import { db } from '../db/knex.js';
 import type { Principal } from '../http/auth.js';
-import { badRequest, conflict, HttpError, notFound } from '../http/errors.js';
+import { badRequest, conflict, notFound, unprocessable } from '../domain/errors.js';
 import { sealJson } from '../lib/secrets.js';
 import { isUuid, requireProject } from './access.js';
 import { requireAgent } from './agents.js';
@@ -89,11 +89,11 @@ async function fetchSkill(url: string): Promise<string> {
     res = await fetch(target, { signal: AbortSignal.timeout(SKILL_FETCH_TIMEOUT_MS), redirect: 'follow' });
   } catch (err) {
     const why = (err as Error).name === 'TimeoutError' ? `no answer within ${SKILL_FETCH_TIMEOUT_MS / 1000}s` : ((err as { cause?: Error }).cause?.message ?? (err as Error).message);
-    throw new HttpError(422, `Could not fetch the skill from ${url}: ${why}. Check the URL, or send the markdown inline with skill_source "inline".`);
+    throw unprocessable(`Could not fetch the skill from ${url}: ${why}. Check the URL, or send the markdown inline with skill_source "inline".`);
   }
-  if (!res.ok) throw new HttpError(422, `Could not fetch the skill from ${url}: HTTP ${res.status}`);
+  if (!res.ok) throw unprocessable(`Could not fetch the skill from ${url}: HTTP ${res.status}`);
   const text = await res.text();
-  if (text.length > 256 * 1024) throw new HttpError(422, `The skill at ${url} is larger than 256 KiB`);
+  if (text.length > 256 * 1024) throw unprocessable(`The skill at ${url} is larger than 256 KiB`);
   return text;
 }
 

@@ -5,7 +5,7 @@
 import crypto from 'node:crypto';
 import { db, type Db } from '../db/knex.js';
 import type { Principal } from '../http/auth.js';
-import { badRequest, conflict, notFound } from '../http/errors.js';
+import { badRequest, conflict, notFound } from '../domain/errors.js';
 import { hashApiKey, newApiKey, seal } from '../lib/secrets.js';
 import { isUuid, requireProject } from './access.js';
 import { serializeMcpServer, serializeSkill } from './agent-extras.js';

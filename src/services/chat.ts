@@ -10,7 +10,7 @@
  */
 import { db, type Db } from '../db/knex.js';
 import { getSession, type EventRow, type SessionRow } from '../db/session-store.js';
-import { badRequest, HttpError, notFound } from '../http/errors.js';
+import { badRequest, isDomainError, notFound } from '../domain/errors.js';
 import { publishDashboard } from '../realtime/bus.js';
 import { isUuid, type Membership } from './access.js';
 import { requireAgent } from './agents.js';
@@ -106,7 +106,7 @@ export async function postFollowUp(m: Membership, chatId: string, text: string) 
         ({ session: conversation, event } = await sendMessage(conversation, text));
       } catch (err) {
         // It ended between our read and the send: start a new one below.
-        if (!(err instanceof HttpError && err.status === 409)) throw err;
+        if (!(isDomainError(err, 'conflict'))) throw err;
       }
     }
     let newConversation = false;

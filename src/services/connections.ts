@@ -2,7 +2,7 @@
 import crypto from 'node:crypto';
 import { config } from '../config.js';
 import { db } from '../db/knex.js';
-import { badRequest, HttpError, notFound } from '../http/errors.js';
+import { badRequest, conflict, gone, notFound } from '../domain/errors.js';
 import { isUuid } from './access.js';
 import type { AgentRow } from './acting-agent.js';
 import { emitToAgent } from './hub.js';
@@ -28,10 +28,10 @@ export async function redeemPairingCode(agent: AgentRow, pairingCode: string, ap
     // Single use: only the first redeemer flips redeemed_at.
     const claimed = await tx('pairing_codes').where({ code }).whereNull('redeemed_at').andWhere('expires_at', '>', tx.fn.now()).update({ redeemed_at: tx.fn.now() });
     if (!claimed) {
-      throw new HttpError(row.redeemed_at ? 409 : 410, row.redeemed_at ? 'This pairing code was already used' : 'This pairing code has expired: ask for a new one');
+      throw row.redeemed_at ? conflict('This pairing code was already used') : gone('This pairing code has expired: ask for a new one');
     }
     const existing = await activeConnection(row.agent_id, agent.id, tx);
-    if (existing) throw new HttpError(409, 'These agents are already connected');
+    if (existing) throw conflict('These agents are already connected');
     const [c] = await tx('agent_connections').insert({ agent_id: row.agent_id, with_agent_id: agent.id, approval }).returning('*');
     return c;
   });

@@ -1,7 +1,7 @@
 /** Projects and their human members. */
 import { db } from '../db/knex.js';
 import type { Principal } from '../http/auth.js';
-import { badRequest, conflict, notFound } from '../http/errors.js';
+import { badRequest, conflict, notFound } from '../domain/errors.js';
 import { isUuid, requireProject, type Role } from './access.js';
 
 export async function createProject(principal: Principal, input: { name: string; description?: string | null }) {

@@ -4,7 +4,7 @@
  */
 import { config } from '../config.js';
 import { db, type Db } from '../db/knex.js';
-import { notFound } from '../http/errors.js';
+import { notFound } from '../domain/errors.js';
 import { sealJson, unsealJson } from '../lib/secrets.js';
 import { sandboxDriver } from '../runtime/sandbox/index.js';
 import type { SandboxSpec } from '../runtime/sandbox/driver.js';

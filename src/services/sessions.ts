@@ -6,7 +6,7 @@
  */
 import { db } from '../db/knex.js';
 import { ACTIVE, getSession, loadEvents, TERMINAL, writeSession, type EventRow, type SessionRow, type SessionStatus } from '../db/session-store.js';
-import { badRequest, conflict, HttpError, notFound } from '../http/errors.js';
+import { badRequest, conflict, isDomainError, notFound, timedOut } from '../domain/errors.js';
 import { log } from '../log.js';
 import { publishControl } from '../realtime/bus.js';
 import { key, redis } from '../lib/redis.js';
@@ -36,7 +36,7 @@ export interface CreateSessionInput {
 
 export async function createSession(m: Membership, input: CreateSessionInput): Promise<SessionRow> {
   const agent = await requireAgent(m.projectId, input.agentRef).catch((err) => {
-    if (err instanceof HttpError && err.status === 404) throw badRequest(`Unknown agent "${input.agentRef}" in this project`);
+    if (isDomainError(err, 'not_found')) throw badRequest(`Unknown agent "${input.agentRef}" in this project`);
     throw err; // the database, not the input
   });
   if (input.idempotencyKey) {
@@ -214,7 +214,7 @@ export async function waitForRest(sessionId: string, timeoutMs: number): Promise
   for (;;) {
     const s = (await getSession(sessionId))!;
     if (!['queued', 'running'].includes(s.status)) return s;
-    if (Date.now() > deadline) throw new HttpError(504, `The agent did not answer within ${Math.round(timeoutMs / 1000)}s; use ?wait=false and the stream`);
+    if (Date.now() > deadline) throw timedOut(`The agent did not answer within ${Math.round(timeoutMs / 1000)}s; use ?wait=false and the stream`);
     await new Promise((r) => setTimeout(r, 100));
   }
 }
@@ -227,7 +227,7 @@ export async function stopSessionsOfAgent(agentId: string, reason: string): Prom
       await stopSession(s, reason);
       n++;
     } catch (err) {
-      if (!(err instanceof HttpError)) throw err;
+      if (!isDomainError(err)) throw err;
     }
   }
   return n;

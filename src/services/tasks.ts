@@ -7,7 +7,7 @@
  */
 import { db } from '../db/knex.js';
 import type { EventRow, SessionRow } from '../db/session-store.js';
-import { conflict, forbidden, notFound } from '../http/errors.js';
+import { conflict, forbidden, notFound } from '../domain/errors.js';
 import { log } from '../log.js';
 import { isUuid } from './access.js';
 import { one, type AgentRow } from './acting-agent.js';
