@@ -19,7 +19,7 @@ import { activeSessions, modelCalls, sessionActivations, toolCalls } from '../li
 import type { Logger } from '../log.js';
 import { publishLive } from '../realtime/bus.js';
 import { key, redis } from '../lib/redis.js';
-import { ensureContainer } from '../services/sandboxes.js';
+import { ensureContainer } from './sandbox/containers.js';
 import { readState } from './context.js';
 import { createProvider } from './providers/index.js';
 import { ModelProviderError, type ModelProvider, type ToolDefinition } from './providers/types.js';
@@ -109,7 +109,7 @@ async function drive(
   const agent = await db('agents').where({ id: session.agent_id }).first();
   const type = agent.agent_type_id ? await db('agent_types').where({ id: agent.agent_type_id }).first() : null;
   const sandbox = await db('sandboxes').where({ id: session.sandbox_id }).first();
-  const containerId = await ensureContainer(sandbox, session.id, { wake: true });
+  const containerId = await ensureContainer(deps.driver, sandbox, session.id, { wake: true });
   const provider = createProvider({
     provider: agent.llm_provider,
     model: agent.llm_model,

@@ -15,7 +15,7 @@ import { getSession, writeSession } from '../db/session-store.js';
 import { startReaper } from './reaper.js';
 import { startWebhookWorker } from './webhooks.js';
 import { sandboxDriver } from './sandbox/index.js';
-import { defaultSandboxSpec } from '../services/sandboxes.js';
+import { defaultSandboxSpec } from './sandbox/containers.js';
 import '../features.js';
 
 export interface SessionWorkerHandle {

@@ -139,7 +139,7 @@ export async function resumeSession(s: SessionRow): Promise<SessionRow> {
     return res.session;
   }
   const wake = async () => {
-    await sandboxDriver().unpause(sb.container_id).catch((err) => log.warn({ err, session: s.id }, 'docker unpause failed'));
+    await sandboxDriver().unpause(sb.container_id!).catch((err) => log.warn({ err, session: s.id }, 'docker unpause failed'));
     await db('sandboxes').where({ id: sb.id }).update({ state: 'active', updated_at: db.fn.now() });
   };
   // A tool call frozen mid-run is run again from the start by the next activation: end the old
@@ -147,7 +147,7 @@ export async function resumeSession(s: SessionRow): Promise<SessionRow> {
   const pending = pendingToolUses(await loadEvents(s.id));
   if (pending.length) {
     await wake();
-    await Promise.all(pending.map((p) => sandboxDriver().kill(sb.container_id, p.id).catch(() => {})));
+    await Promise.all(pending.map((p) => sandboxDriver().kill(sb.container_id!, p.id).catch(() => {})));
     await enqueueActivation(s.id, res.session.activation);
   } else {
     // Nothing to end: the worker may claim while Docker unpauses (it wakes a paused container

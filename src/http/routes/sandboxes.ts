@@ -8,7 +8,8 @@ import { badRequest } from '../../domain/errors.js';
 import { log } from '../../log.js';
 import { projectIdsOf, requireProject, resolveProject } from '../../services/access.js';
 import { requireAgent } from '../../services/agents.js';
-import { ensureContainer, getSandboxRow, insertSandbox, serializeSandbox } from '../../services/sandboxes.js';
+import { ensureContainer } from '../../runtime/sandbox/containers.js';
+import { getSandboxRow, insertSandbox, serializeSandbox } from '../../services/sandboxes.js';
 import {
   createSession, interruptSession, pauseSession, requireSession, resumeSession, assertDirectMessages, sendMessage, stopSession, waitForRest,
 } from '../../services/sessions.js';
@@ -41,7 +42,7 @@ defineRoute({
     const agent = await requireAgent(m.projectId, body.agent).catch(() => { throw badRequest(`Unknown agent "${body.agent}" in this project`); });
     const sb = await insertSandbox(db, m.projectId, agent, { image: body.image, env: body.env, limits: body.limits, metadata: body.metadata, timeout: body.timeout });
     try {
-      await ensureContainer(sb);
+      await ensureContainer(sandboxDriver(), sb);
     } catch (err) {
       // Nothing is left of a sandbox that could not start (e.g. an image that does not exist).
       const left = await sandboxDriver().find(sb.id).catch(() => null);
@@ -117,7 +118,7 @@ defineRoute({
     const sb = await getSandboxRow(await projectIdsOf(principal), params.id);
     const m = await requireProject(principal, sb.project_id, 'write');
     if (sb.state === 'stopped') throw new HttpError(409, 'This sandbox was deleted; create a new one');
-    const s = await createSession(m, { agentRef: sb.agent_id, sandbox: sb, metadata: body.metadata, message: body.message, idempotencyKey: ctx.get('idempotency-key') || undefined });
+    const s = await createSession(m, { agentRef: sb.agent_id!, sandbox: sb, metadata: body.metadata, message: body.message, idempotencyKey: ctx.get('idempotency-key') || undefined });
     return session002View(await withViewData(s));
   },
 });

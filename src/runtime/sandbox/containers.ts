@@ -1,0 +1,47 @@
+/**
+ * Worker side: from a sandbox row to its container. Only a worker process imports this (the api
+ * sends the worker commands instead, runtime/commands.ts), and it only ever uses the driver it is
+ * handed, so a test or another engine can inject its own.
+ */
+import { config } from '../../config.js';
+import { unsealJson } from '../../lib/secrets.js';
+import * as sandboxes from '../../db/repositories/sandboxes.js';
+import type { SandboxRow } from '../../db/repositories/sandboxes.js';
+import type { SandboxDriver, SandboxSpec } from './driver.js';
+
+export function specFor(sb: SandboxRow, sessionId?: string): SandboxSpec {
+  const limits = sb.limits ?? {};
+  return {
+    sandboxId: sb.id,
+    projectId: sb.project_id,
+    sessionId: sb.owner_session_id ?? sessionId,
+    image: sb.image,
+    env: unsealJson<Record<string, string>>(sb.env_sealed, {}),
+    memoryMb: limits.memory_mb ?? config.sandboxMemoryMb,
+    cpus: limits.cpus ?? config.sandboxCpus,
+    pidsLimit: limits.pids ?? config.sandboxPidsLimit,
+    network: limits.network === 'bridge' ? 'bridge' : 'none',
+  };
+}
+
+/** What a sandbox with nothing but defaults looks like (the shape the warm pool keeps ready). */
+export function defaultSandboxSpec(): SandboxSpec {
+  return specFor({ id: 'default', project_id: 'default', image: config.defaultImage, env_sealed: null, limits: {} } as unknown as SandboxRow);
+}
+
+/**
+ * Creates (or finds) the sandbox's container and records its id. `wake`: a worker about to use the
+ * container unpauses it if it is frozen (an exec started in a paused container wedges Docker 20.10).
+ */
+export async function ensureContainer(driver: SandboxDriver, sb: SandboxRow, sessionId?: string, opts: { wake?: boolean } = {}): Promise<string> {
+  const info = await driver.ensure(specFor(sb, sessionId));
+  if (opts.wake && info.state === 'paused') {
+    await driver.unpause(info.id);
+    await sandboxes.setState(sb.id, 'active');
+  }
+  if (sb.container_id !== info.id) {
+    await sandboxes.setContainer(sb.id, info.id);
+    sb.container_id = info.id;
+  }
+  return info.id;
+}
