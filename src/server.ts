@@ -9,7 +9,7 @@ import { attachSocketIO } from './realtime/socketio.js';
 import { attachAgentWebSocket } from './realtime/agent-ws.js';
 import { closeSubscriber } from './realtime/subscriber.js';
 import { endAllStreams } from './realtime/sse-writer.js';
-import './features.js';
+import { installDefaultPorts } from './wiring.js';
 
 export interface ApiServer {
   server: http.Server;
@@ -18,6 +18,7 @@ export interface ApiServer {
 }
 
 export async function startApiServer(opts: { port?: number; host?: string } = {}): Promise<ApiServer> {
+  installDefaultPorts();
   const app = createApp();
   const server = http.createServer(app.callback());
   // SSE streams and long-polls must not be cut by Node's default request timeout.

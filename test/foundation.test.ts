@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import http from 'node:http';
 import knexFactory from 'knex';
-import { apiServer, call, newProject, newAgent, addMember, newUser, snapshotCounts, uniq } from './support/harness.js';
+import { apiServer, call, newProject, newAgent, addMember, newUser, sessionWorker, snapshotCounts, uniq, waitFor } from './support/harness.js';
 import { db } from '../src/db/knex.js';
 
 describe('foundation: identity, projects, agents', () => {
@@ -16,7 +16,12 @@ describe('foundation: identity, projects, agents', () => {
 
     it('health, readiness, metrics and openapi need no token', async () => {
       expect((await call('GET', '/healthz')).body).to.deep.equal({ status: 'ok' });
-      const ready = await call('GET', '/readyz');
+      // Docker is the workers' business: readiness reports it from their heartbeats.
+      await sessionWorker();
+      const ready = await waitFor('a worker heartbeat', async () => {
+        const r = await call('GET', '/readyz');
+        return r.body.workers?.alive > 0 ? r : null;
+      }, 10_000);
       expect(ready.status).to.equal(200);
       expect(ready.body.checks).to.deep.equal({ postgres: true, redis: true, docker: true });
       const metrics = await call('GET', '/metrics');

@@ -1,42 +1,23 @@
 /**
  * Sessions and their durable events. Every status change is a compare-and-set under the session's
  * row lock, and every event append takes its event_index from the row's counter in the same
- * transaction, so indexes stay dense and ordered whoever writes (api or worker).
+ * transaction, so indexes stay dense and ordered whoever writes (api or worker). It only
+ * persists: who hears about a write is the event pipeline's business (src/pipeline/).
  *
  * `activation` is a fencing token: a worker claims a session by bumping it, and control actions
  * (pause, stop, interrupt) bump it too. A worker passes the activation it claimed with each write;
  * once someone else has bumped it, the write is refused and the worker stands down.
  */
 import { db, type Tx } from './knex.js';
-import { publishEvents } from '../realtime/bus.js';
-import { runSessionHooks } from '../services/session-hooks.js';
+import { ports } from '../domain/ports.js';
+import { TERMINAL, type EventRow, type NewEvent, type SessionCommit, type SessionRow, type SessionStatus } from '../domain/sessions.js';
 
-export type SessionStatus = 'queued' | 'running' | 'idle' | 'paused' | 'completed' | 'stopped' | 'failed';
-export const TERMINAL: SessionStatus[] = ['completed', 'stopped', 'failed'];
-export const ACTIVE: SessionStatus[] = ['queued', 'running', 'idle', 'paused'];
-
-export type EventType = 'message' | 'tool_use' | 'tool_result' | 'status' | 'error';
-export type EventSource = 'user' | 'agent' | 'environment' | 'system';
-
-export interface NewEvent {
-  event_type: EventType;
-  event_source: EventSource;
-  payload: Record<string, unknown>;
-}
-
-export interface EventRow extends NewEvent {
-  id: string;
-  session_id: string;
-  project_id: string;
-  event_index: number;
-  created_at: string | Date;
-}
-
-export type SessionRow = Record<string, any> & { id: string; project_id: string; status: SessionStatus; activation: number };
+export { ACTIVE, TERMINAL } from '../domain/sessions.js';
+export type { EventRow, EventSource, EventType, NewEvent, SessionRow, SessionStatus } from '../domain/sessions.js';
 
 export interface WriteOptions {
   /** Refuse (return null) unless the session is in one of these statuses. */
-  from?: SessionStatus[];
+  from?: readonly SessionStatus[];
   /** Refuse unless the session's activation still equals this (the writer's fencing token). */
   activation?: number;
   /** New status; a `status` event is appended for it. */
@@ -56,15 +37,12 @@ export interface WriteOptions {
   also?: (tx: Tx, session: SessionRow) => Promise<void>;
 }
 
-export interface WriteResult {
-  session: SessionRow;
-  events: EventRow[];
-  previousStatus: SessionStatus;
-}
+export type WriteResult = SessionCommit;
 
 /**
  * The one write path for sessions: checks, status change, patch and events in one transaction;
- * publishes the new events after commit. Returns null when a check refuses the write.
+ * after commit, hands what it wrote to the event pipeline (which publishes it and tells the
+ * feature listeners, never inside this call stack). Returns null when a check refuses the write.
  */
 export async function writeSession(sessionId: string, events: NewEvent[], opts: WriteOptions = {}): Promise<WriteResult | null> {
   const result = await db.transaction(async (tx) => {
@@ -101,11 +79,12 @@ export async function writeSession(sessionId: string, events: NewEvent[], opts: 
     if (opts.also) await opts.also(tx, updated);
     return { session: updated as SessionRow, events: rows.sort((a, b) => a.event_index - b.event_index), previousStatus: s.status };
   });
-  if (result?.events.length) {
-    await publishEvents(result.events).catch(() => {});
-    await runSessionHooks(result.session, result.events);
-  }
+  if (result?.events.length) await ports().events.sessionCommitted(result);
   return result;
+}
+
+export async function sessionsIn(sandboxId: string): Promise<SessionRow[]> {
+  return db('sessions').where({ sandbox_id: sandboxId }).orderBy('created_at');
 }
 
 export async function getSession(id: string): Promise<SessionRow | undefined> {

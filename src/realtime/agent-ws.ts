@@ -8,7 +8,8 @@ import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { authenticateToken, bearerToken } from '../http/auth.js';
 import { log } from '../log.js';
-import { agentChannel, type DeliveredEvent } from '../services/hub.js';
+import type { DeliveredEvent } from '../domain/hub-events.js';
+import { agentChannel } from './bus.js';
 import { listenRaw } from './subscriber.js';
 
 export function attachAgentWebSocket(server: http.Server): { close(): void } {

@@ -8,7 +8,8 @@
  * client that connects mid-message can replay what it missed.
  */
 import { key, redis } from '../lib/redis.js';
-import type { EventRow } from '../db/session-store.js';
+import type { DeliveredEvent } from '../domain/hub-events.js';
+import type { EventRow } from '../domain/sessions.js';
 
 /**
  * Live messages carry (activation, seq), increasing within a session, so replays can be
@@ -36,7 +37,6 @@ export type BusMessage = { type: 'event'; session_id: string; project_id: string
 export const sessionChannel = (id: string) => key('session', id);
 export const projectChannel = (id: string) => key('project', id);
 export const deltaBufferKey = (sessionId: string) => key('deltas', sessionId);
-export const controlChannel = () => key('control');
 
 /** Durable events go to both channels; once a message or tool result is durable its buffered deltas are dropped. */
 export async function publishEvents(events: EventRow[]): Promise<void> {
@@ -69,7 +69,12 @@ export async function bufferedDeltas(sessionId: string): Promise<BusMessage[]> {
   return items.map((s) => JSON.parse(s) as BusMessage);
 }
 
-/** Control requests (pause, stop, interrupt) reach whichever worker holds the session. */
-export async function publishControl(sessionId: string, action: 'pause' | 'stop' | 'interrupt' | 'fence'): Promise<void> {
-  await redis().publish(controlChannel(), JSON.stringify({ session_id: sessionId, action }));
+export const agentChannel = (agentId: string) => key('agent', agentId);
+export const debugChannel = () => key('debug');
+
+/** A hub event to the agent's /ws connections (any replica) and to GET /debug/events. */
+export async function publishAgentEvent(delivered: DeliveredEvent): Promise<void> {
+  const { hasWebhook: _internal, ...wire } = delivered;
+  const json = JSON.stringify(wire);
+  await redis().pipeline().publish(agentChannel(delivered.agentId), json).publish(debugChannel(), json).exec();
 }

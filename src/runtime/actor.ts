@@ -18,7 +18,7 @@ import { unseal } from '../lib/secrets.js';
 import { activeSessions, modelCalls, sessionActivations, toolCalls } from '../lib/metrics.js';
 import type { Logger } from '../log.js';
 import { publishLive } from '../realtime/bus.js';
-import { key, redis } from '../lib/redis.js';
+import { announceReleased } from './control.js';
 import { ensureContainer } from './sandbox/containers.js';
 import { readState } from './context.js';
 import { createProvider } from './providers/index.js';
@@ -32,7 +32,6 @@ import { dockerClient } from './sandbox/index.js';
 
 const TASK_TOOL_NAMES = new Set(TASK_TOOLS.map((t) => t.name));
 
-export type StopReason = 'pause' | 'stop' | 'interrupt' | 'fence' | 'shutdown';
 
 export interface ActorDeps {
   driver: SandboxDriver;
@@ -86,8 +85,8 @@ export async function runActivation(sessionId: string, deps: ActorDeps): Promise
     activeSessions.dec();
     // An exec still starting when the container freezes wedges Docker: wait for it (bounded).
     await Promise.race([dockerSettled.current, new Promise((r) => setTimeout(r, 2000))]);
-    // Tells a pausing api that this activation touches the container no more (see pauseSession).
-    await redis().set(key('released', sessionId), String(activation), 'EX', 300).catch(() => {});
+    // Tells a waiting pause that this activation touches the container no more (command-handler.ts).
+    await announceReleased(sessionId, activation).catch(() => {});
   }
 }
 

@@ -4,7 +4,8 @@
  *  - idle sessions past TROUPE_IDLE_TIMEOUT_SECONDS are paused (container frozen);
  *  - containers of this runtime instance whose sandbox is gone, stopped, or whose owning session
  *    is terminal are removed;
- *  - sessions left queued with no job (an api crash between commit and enqueue) are re-enqueued.
+ *  - sessions left queued with no job (an api crash between commit and enqueue) are re-enqueued;
+ *  - sessions whose event-pipeline listeners fell behind (a lost or exhausted job) are re-queued.
  */
 import { config } from '../config.js';
 import { db } from '../db/knex.js';
@@ -15,17 +16,26 @@ import { writeSession } from '../db/session-store.js';
 import { pruneAgentEvents } from '../services/hub.js';
 import { sandboxDriver } from './sandbox/index.js';
 import { isUuid } from '../services/access.js';
-import { POOL_NAME_PREFIX, sandboxIdOf } from './sandbox/driver.js';
+import { POOL_NAME_PREFIX, sandboxIdOf, type SandboxDriver } from './sandbox/driver.js';
 
-export function startReaper(log: Logger): { stop(): void; sweep(opts?: { idleTimeoutSeconds?: number }): Promise<void> } {
+export interface ReaperDeps {
+  /** The worker's driver (the process default when a test runs the reaper alone). */
+  driver?: SandboxDriver;
+  /** Re-queues sessions whose event-pipeline listeners fell behind. */
+  sweepPipeline?: () => Promise<unknown>;
+}
+
+export function startReaper(log: Logger, deps: ReaperDeps = {}): { stop(): void; sweep(opts?: { idleTimeoutSeconds?: number }): Promise<void> } {
+  const driver = deps.driver ?? sandboxDriver();
   let running = false;
   const sweep = async (opts: { idleTimeoutSeconds?: number } = {}) => {
     if (running) return;
     running = true;
     try {
       await pauseIdle(log, opts.idleTimeoutSeconds ?? config.idleTimeoutSeconds);
-      await removeOrphans(log);
+      await removeOrphans(log, driver);
       await requeueStranded();
+      await deps.sweepPipeline?.();
       await pruneAgentEvents(config.updatesRetentionHours);
     } catch (err) {
       log.warn({ err }, 'reaper sweep failed');
@@ -52,14 +62,14 @@ async function pauseIdle(log: Logger, idleTimeoutSeconds: number) {
   }
 }
 
-export async function removeOrphans(log: Logger) {
-  const all = await sandboxDriver().list({ instance: config.instance });
+export async function removeOrphans(log: Logger, driver: SandboxDriver = sandboxDriver()) {
+  const all = await driver.list({ instance: config.instance });
   // Unclaimed warm-pool containers belong to a live worker's pool unless they outlived the age at
   // which their owner would have replaced them (then the owner is gone).
   const poolLimit = Date.now() - 2 * config.poolMaxAgeSeconds * 1000;
   for (const c of all.filter((x) => !sandboxIdOf(x) && x.name.startsWith(POOL_NAME_PREFIX))) {
     if ((c.createdAt ?? Date.now()) < poolLimit) {
-      await sandboxDriver().remove(c.id).catch(() => {});
+      await driver.remove(c.id).catch(() => {});
       log.info({ container: c.id }, 'removed abandoned warm-pool container');
     }
   }
@@ -75,7 +85,7 @@ export async function removeOrphans(log: Logger) {
     const sb = byId.get(sandboxIdOf(c) ?? '');
     const dead = !sb || sb.state === 'stopped' || (sb.owner_session_id && (!sb.session_status || ['completed', 'stopped', 'failed'].includes(sb.session_status)));
     if (dead) {
-      await sandboxDriver().remove(c.id).catch(() => {});
+      await driver.remove(c.id).catch(() => {});
       if (sb) await db('sandboxes').where({ id: sb.id }).update({ state: 'stopped', updated_at: db.fn.now() });
       log.info({ container: c.id, sandbox: sandboxIdOf(c) }, 'removed orphaned container');
     }

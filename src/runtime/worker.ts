@@ -1,22 +1,25 @@
 /**
- * A worker process's session side: the BullMQ worker that runs activations, the control
- * subscriber that aborts them on pause/stop/interrupt, and the reaper. `startSessionWorker`
+ * A worker process: the BullMQ worker that runs activations, the command worker that acts on
+ * containers for the api, the control listener that aborts activations on pause/stop/interrupt,
+ * and the reaper. It is the only kind of process that touches a container. `startSessionWorker`
  * returns a handle whose close() hands live sessions back to the queue before leaving.
  */
 import crypto from 'node:crypto';
 import { Worker } from 'bullmq';
 import { config } from '../config.js';
+import { startHeartbeat } from '../lib/heartbeat.js';
 import { createRedis } from '../lib/redis.js';
 import { log as rootLog } from '../log.js';
-import { controlChannel } from '../realtime/bus.js';
-import { runActivation, type StopReason } from './actor.js';
+import { eventPipeline, installDefaultPorts } from '../wiring.js';
+import { runActivation } from './actor.js';
+import { startCommandWorker } from './command-handler.js';
+import { ControlListener } from './control.js';
 import { SESSION_QUEUE } from './queue.js';
 import { getSession, writeSession } from '../db/session-store.js';
 import { startReaper } from './reaper.js';
 import { startWebhookWorker } from './webhooks.js';
 import { sandboxDriver } from './sandbox/index.js';
 import { defaultSandboxSpec } from './sandbox/containers.js';
-import '../features.js';
 
 export interface SessionWorkerHandle {
   workerId: string;
@@ -29,16 +32,15 @@ export async function startSessionWorker(opts: { concurrency?: number; reaper?: 
   const live = new Map<string, AbortController>();
   const driver = sandboxDriver();
 
-  const sub = createRedis({ name: 'troupe-control' });
-  await sub.subscribe(controlChannel());
-  sub.on('message', (_channel: string, raw: string) => {
-    try {
-      const { session_id, action } = JSON.parse(raw) as { session_id: string; action: StopReason };
-      live.get(session_id)?.abort(action);
-    } catch {
-      /* malformed control message: ignore */
-    }
-  });
+  installDefaultPorts();
+  const control = new ControlListener(live, log);
+  await control.start();
+  // The api's commands for containers on this engine (pause, resume, remove, ...).
+  const commands = startCommandWorker({ driver, control, log });
+  // Feature reactions to session events (chat replies, task status, pair rounds).
+  const reactions = eventPipeline().startConsumer();
+  // Lets the api (which never talks to Docker) report live workers and engines in /readyz.
+  const heartbeat = startHeartbeat(workerId, () => driver.ping());
 
   const worker = new Worker(
     SESSION_QUEUE,
@@ -83,7 +85,7 @@ export async function startSessionWorker(opts: { concurrency?: number; reaper?: 
     [defaultSandboxSpec()],
     (err, what) => log.warn({ err }, `could not ${what}`),
   );
-  const reaper = opts.reaper === false ? null : startReaper(log);
+  const reaper = opts.reaper === false ? null : startReaper(log, { driver, sweepPipeline: () => eventPipeline().sweepLagging() });
   const webhooks = startWebhookWorker(log);
   log.info({ concurrency: opts.concurrency ?? config.workerConcurrency }, 'session worker started');
 
@@ -91,12 +93,13 @@ export async function startSessionWorker(opts: { concurrency?: number; reaper?: 
     workerId,
     async close() {
       reaper?.stop();
+      await heartbeat.stop();
       // Hand live sessions back first, so close() does not wait on long model calls or tools.
       for (const ac of live.values()) ac.abort('shutdown');
       const closing = worker.close();
       const timeout = () => new Promise((r) => setTimeout(r, config.shutdownTimeoutMs).unref());
-      await Promise.race([Promise.all([closing, webhooks.close()]), timeout()]);
-      await sub.quit().catch(() => sub.disconnect());
+      await Promise.race([Promise.all([closing, webhooks.close(), commands.close(), reactions.close()]), timeout()]);
+      await control.close();
       // A hung Docker must not hang shutdown: what is left of the pool, the reaper removes by age.
       await Promise.race([driver.stopWarmPool?.().catch(() => {}), timeout()]);
     },

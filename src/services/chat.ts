@@ -4,17 +4,18 @@
  * has ended, the next message starts a new conversation whose first message carries the chat's
  * history as a transcript (a fresh session has no memory of the old one's event log).
  *
- * Human turns are recorded when posted; agent replies are recorded by a session hook when a chat
+ * Human turns are recorded when posted; agent replies are recorded by the event pipeline's chat
+ * listener when a chat
  * conversation commits an agent message, and announced as `agent:chat:reply` on the project's
  * dashboards. Both are keyed by their session event id, so nothing is recorded twice.
  */
+import crypto from 'node:crypto';
 import { db, type Db } from '../db/knex.js';
 import { getSession, type EventRow, type SessionRow } from '../db/session-store.js';
 import { badRequest, isDomainError, notFound } from '../domain/errors.js';
-import { publishDashboard } from '../realtime/bus.js';
 import { isUuid, type Membership } from './access.js';
 import { requireAgent } from './agents.js';
-import { onSessionEvents } from './session-hooks.js';
+import { ports } from '../domain/ports.js';
 import { createSession, isTerminal, sendMessage } from './sessions.js';
 
 export type ChatRow = Record<string, any>;
@@ -92,34 +93,41 @@ export async function startChat(m: Membership, agentRef: string, text: string) {
 
 /**
  * A follow-up: to the current conversation if it can still take messages, else to a new one
- * that starts with the transcript. The chat row is locked (FOR NO KEY UPDATE, which does not block
- * reply inserts referencing it) so two concurrent follow-ups cannot both start a conversation.
+ * that starts with the transcript. No lock is held across the session writes: two concurrent
+ * follow-ups that both find the conversation ended create the next one under the same
+ * idempotency key (chat + the conversation it follows), so they get one conversation; the one
+ * whose message did not start it sends its message into it.
  */
 export async function postFollowUp(m: Membership, chatId: string, text: string) {
-  return db.transaction(async (tx) => {
-    await requireChat(m, chatId, tx);
-    const chat = await tx('chat_sessions').where({ id: chatId }).forNoKeyUpdate().first();
-    let conversation = chat.current_conversation_id ? await getSession(chat.current_conversation_id) : undefined;
-    let event: EventRow | undefined;
-    if (conversation && !isTerminal(conversation.status)) {
-      try {
-        ({ session: conversation, event } = await sendMessage(conversation, text));
-      } catch (err) {
-        // It ended between our read and the send: start a new one below.
-        if (!(isDomainError(err, 'conflict'))) throw err;
-      }
+  const chat = await requireChat(m, chatId);
+  let conversation = chat.current_conversation_id ? await getSession(chat.current_conversation_id) : undefined;
+  let event: EventRow | undefined;
+  if (conversation && !isTerminal(conversation.status)) {
+    try {
+      ({ session: conversation, event } = await sendMessage(conversation, text));
+    } catch (err) {
+      // It ended between our read and the send: start a new one below.
+      if (!isDomainError(err, 'conflict')) throw err;
     }
-    let newConversation = false;
-    if (!event) {
-      const history = await tx('chat_messages').where({ chat_session_id: chat.id }).orderBy([{ column: 'created_at' }, { column: 'seq' }]);
-      conversation = await createSession(m, { agentRef: chat.agent_id, message: withHistory(history, text), triggerType: 'chat', chatSessionId: chat.id });
+  }
+  let newConversation = false;
+  if (!event) {
+    const history = await db('chat_messages').where({ chat_session_id: chat.id }).orderBy([{ column: 'created_at' }, { column: 'seq' }]);
+    const token = crypto.randomUUID();
+    conversation = await createSession(m, {
+      agentRef: chat.agent_id, message: withHistory(history, text), triggerType: 'chat', chatSessionId: chat.id,
+      idempotencyKey: `chat:${chat.id}:after:${chat.current_conversation_id ?? 'none'}`, data: { follow_up: token },
+    });
+    if (conversation.data?.follow_up === token) {
       event = await firstUserEvent(conversation.id);
       newConversation = true;
+    } else {
+      ({ session: conversation, event } = await sendMessage(conversation, text));
     }
-    await tx('chat_sessions').where({ id: chat.id }).update({ current_conversation_id: conversation!.id, updated_at: tx.fn.now() });
-    const message = await insertHuman(tx, chat, text, conversation!.id, event);
-    return { message, conversation: conversation!, newConversation };
-  });
+    await db('chat_sessions').where({ id: chat.id }).update({ current_conversation_id: conversation.id, updated_at: db.fn.now() });
+  }
+  const message = await insertHuman(db, chat, text, conversation!.id, event);
+  return { message, conversation: conversation!, newConversation };
 }
 
 const HISTORY_LIMIT = 40_000;
@@ -170,7 +178,7 @@ async function recordReplies(session: { id: string; project_id: string; chat_ses
     .ignore()
     .returning('*');
   for (const row of inserted) {
-    await publishDashboard(session.project_id, 'agent:chat:reply', {
+    await ports().dashboards.emit(session.project_id, 'agent:chat:reply', {
       message: row.content, session_id: row.chat_session_id, conversation_id: row.conversation_id, message_id: row.id,
     });
   }
@@ -194,6 +202,7 @@ async function syncReplies(chatId: string): Promise<void> {
   }
 }
 
-onSessionEvents(async (session, events) => {
+/** Pipeline listener: a chat conversation's agent messages become chat replies. */
+export async function onChatConversationEvents(session: SessionRow, events: EventRow[]): Promise<void> {
   if (session.chat_session_id) await recordReplies({ id: session.id, project_id: session.project_id, chat_session_id: session.chat_session_id }, events);
-});
+}

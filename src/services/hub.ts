@@ -1,41 +1,25 @@
 /**
- * The agent hub (seed 003): every event addressed to an agent is
- *   1. appended to agent_events (its id is the /api/v1/updates cursor: nothing missed while
- *      disconnected is lost),
- *   2. published on the agent's Redis channel for its /ws connections on any api replica,
- *   3. published on the debug channel for GET /debug/events,
- *   4. queued for webhook delivery when the agent has a webhook_url.
+ * The agent hub (seed 003): every event addressed to an agent is appended to agent_events (its
+ * id is the /api/v1/updates cursor: nothing missed while disconnected is lost); the event
+ * pipeline then publishes it on the agent's channel (its /ws connections on any api replica)
+ * and the debug channel (GET /debug/events), and queues its webhook when the agent has one.
  * Event shapes are exactly seed 003's: `{type, ...fields}`.
  */
 import { db, type Db } from '../db/knex.js';
-import { key, redis } from '../lib/redis.js';
-import { enqueueWebhook } from '../runtime/webhooks.js';
+import type { DeliveredEvent, HubEvent } from '../domain/hub-events.js';
+import { ports } from '../domain/ports.js';
 
-export type HubEvent =
-  | { type: 'task.created'; taskId: string; fromAgentId: string }
-  | { type: 'task.approval_required'; taskId: string; fromAgentId: string }
-  | { type: 'task.updated'; taskId: string; status: string }
-  | { type: 'message.created'; taskId: string; messageId: string; fromAgentId: string }
-  | { type: 'agent.connected'; connectionId: string; withAgentId: string; withAgentName: string; withPublicKey?: string }
-  | { type: 'agent.disconnected'; connectionId: string; byAgentId: string };
+export type { DeliveredEvent, HubEvent };
 
-export const agentChannel = (agentId: string) => key('agent', agentId);
-export const debugChannel = () => key('debug');
-
-export interface DeliveredEvent {
-  cursor: string;
-  agentId: string;
-  event: HubEvent;
-  createdAt: string;
-}
-
+/**
+ * Records the event (its id is the updates cursor), then hands it to the event pipeline, whose
+ * listeners publish it to the agent's /ws connections and the debug stream and queue its webhook.
+ */
 export async function emitToAgent(agentId: string, event: HubEvent, conn: Db = db): Promise<DeliveredEvent> {
   const [row] = await conn('agent_events').insert({ agent_id: agentId, type: event.type, event: JSON.stringify(event) }).returning(['id', 'created_at']);
-  const delivered: DeliveredEvent = { cursor: String(row.id), agentId, event, createdAt: new Date(row.created_at).toISOString() };
-  const json = JSON.stringify(delivered);
-  await redis().pipeline().publish(agentChannel(agentId), json).publish(debugChannel(), json).exec();
   const agent = await conn('agents').where({ id: agentId }).first('webhook_url');
-  if (agent?.webhook_url) await enqueueWebhook(String(row.id));
+  const delivered: DeliveredEvent = { cursor: String(row.id), agentId, event, createdAt: new Date(row.created_at).toISOString() };
+  await ports().events.agentEvent({ ...delivered, hasWebhook: Boolean(agent?.webhook_url) });
   return delivered;
 }
 

@@ -7,10 +7,11 @@
  * generator, review from the reviewer; interrupt comes from anyone at any time and does not change
  * whose turn it is. An ended pair takes no more turns.
  *
- * Drive mode is a state machine kept in the pair row, advanced by session hooks (and by reads, as
- * a safety net): each round is a session of the acting agent in the workspace sandbox; when the
- * round's session comes to rest, its last words become the turn and the next round starts. All
- * advancing happens under the pair row's lock, so concurrent or repeated nudges do it once.
+ * Drive mode is a state machine kept in the pair row, advanced by the event pipeline's pair
+ * listener (and by reads, as a safety net): each round is a session of the acting agent in the
+ * workspace sandbox; when the round's session comes to rest, its last words become the turn and
+ * the next round starts. Each step is a compare-and-set on the pair row, so concurrent or
+ * repeated nudges do it once, and no lock is held across sessions or the worker.
  */
 import crypto from 'node:crypto';
 import { db, type Db, type Tx } from '../db/knex.js';
@@ -18,11 +19,10 @@ import { getSession, type EventRow, type SessionRow } from '../db/session-store.
 import type { Principal } from '../http/auth.js';
 import { badRequest, conflict, notFound } from '../domain/errors.js';
 import { log } from '../log.js';
-import { sandboxDriver } from '../runtime/sandbox/index.js';
+import { ports } from '../domain/ports.js';
 import { isUuid, type Membership } from './access.js';
 import { findAgent, type AgentRow } from './agents.js';
 import { insertSandbox } from './sandboxes.js';
-import { onSessionEvents } from './session-hooks.js';
 import { createSession, isTerminal, sendMessage, stopSession } from './sessions.js';
 
 export type PairRow = Record<string, any>;
@@ -202,17 +202,12 @@ async function lastWords(sessionId: string, fromIndex: number): Promise<{ text: 
 
 /** A short picture of the workspace for the reviewer (best effort: the reviewer can look itself). */
 async function workspaceListing(workspaceId: string): Promise<string> {
-  const sb = await db('sandboxes').where({ id: workspaceId }).first('container_id', 'state');
-  if (!sb?.container_id) return '(no container yet)';
-  // Never exec into a frozen container: Docker 20.10 wedges it (see sessions.ts pauseSession).
-  if (sb.state !== 'active') return `(the workspace is ${sb.state}; look at /workspace yourself)`;
   try {
-    const r = await sandboxDriver().exec(sb.container_id, {
-      command: 'cd /workspace && { git status --short 2>/dev/null | head -50; ls -la | head -100; }', timeoutMs: 5000,
-    });
-    return (r.stdout + r.stderr).trim().slice(0, 8000) || '(empty)';
+    // Run by the worker that owns the workspace's container; it refuses a frozen or missing one.
+    const r = await ports().commands.exec(workspaceId, 'cd /workspace && { git status --short 2>/dev/null | head -50; ls -la | head -100; }', 5000);
+    return r.output.trim().slice(0, 8000) || '(empty)';
   } catch (err) {
-    return `(could not list it: ${(err as Error).message})`;
+    return `(could not list it: ${(err as Error).message}; look at /workspace yourself)`;
   }
 }
 
@@ -228,79 +223,105 @@ const reviewerBrief = (p: PairRow, generator: AgentRow, said: string, listing: s
   'finish with a summary containing APPROVED and a quality score between 0 and 1, e.g. "APPROVED score=0.9 <why>". Otherwise end ' +
   'your turn with concrete feedback for the generator (do not call finish).';
 
-/** Starts a round: wakes the agent's previous session if it is idle (it keeps its context), else a new one in the workspace. */
-async function startRound(tx: Tx, p: PairRow, role: 'generate' | 'review', message: string): Promise<void> {
+/** Starts a round's session: wakes the agent's previous one if it is idle (it keeps its context), else a new one in the workspace. */
+async function startRoundSession(p: PairRow, role: 'generate' | 'review', message: string): Promise<{ session: SessionRow; fromIndex: number }> {
   const prevId = role === 'generate' ? p.generator_session_id : p.reviewer_session_id;
   const prev = prevId ? await getSession(prevId) : undefined;
-  let session: SessionRow;
-  let fromIndex = 0;
   if (prev?.status === 'idle') {
     const sent = await sendMessage(prev, message);
-    session = sent.session;
-    fromIndex = sent.event.event_index;
-  } else {
-    const workspace = await db('sandboxes').where({ id: p.workspace_id }).first();
-    // createSession needs a membership only for the project and the creating member.
-    const m: Membership = { projectId: p.project_id, memberId: p.created_by_member_id, role: 'member', principal: { kind: 'user', userId: 'pair-driver' } as Principal };
-    session = await createSession(m, {
-      agentRef: role === 'generate' ? p.generator_id : p.reviewer_id, message, triggerType: 'pair', sandbox: workspace,
-      metadata: { pair_session_id: p.id, pair_role: role },
-    });
+    return { session: sent.session, fromIndex: sent.event.event_index };
   }
-  await tx('pair_sessions').where({ id: p.id }).update({
-    current_session_id: session.id, current_role: role, current_from_index: fromIndex,
-    [role === 'generate' ? 'generator_session_id' : 'reviewer_session_id']: session.id, updated_at: tx.fn.now(),
+  const workspace = await db('sandboxes').where({ id: p.workspace_id }).first();
+  // createSession needs a membership only for the project and the creating member.
+  const m: Membership = { projectId: p.project_id, memberId: p.created_by_member_id, role: 'member', principal: { kind: 'user', userId: 'pair-driver' } as Principal };
+  const session = await createSession(m, {
+    agentRef: role === 'generate' ? p.generator_id : p.reviewer_id, message, triggerType: 'pair', sandbox: workspace,
+    metadata: { pair_session_id: p.id, pair_role: role },
   });
+  return { session, fromIndex: 0 };
+}
+
+/** Ends an active pair (once: compare-and-set on its status) and stops its sessions. */
+async function endDriven(pairId: string, status: 'completed' | 'abandoned', score: number | null, reason: string): Promise<boolean> {
+  const n = await db('pair_sessions').where({ id: pairId, status: 'active' })
+    .update({ status, quality_score: score, end_reason: reason, ended_at: db.fn.now(), updated_at: db.fn.now() });
+  if (n) await stopRounds(pairId);
+  return true;
+}
+
+/** A claim on starting the next round older than this is taken over (its process died). */
+const ROUND_CLAIM_STALE_MS = 60_000;
+
+/**
+ * Starts the round `current_role` names (generate when none yet). One process does it: it claims
+ * the start with a token (compare-and-set), does the slow work with no lock held (listing the
+ * workspace through the worker, creating or waking a session), then records the round under the
+ * same token. A process that dies mid-start leaves a claim that goes stale and is taken over.
+ */
+async function startNextRound(pairId: string): Promise<boolean> {
+  const token = crypto.randomUUID();
+  const [p] = await db('pair_sessions').where({ id: pairId, status: 'active', drive: true }).whereNull('current_session_id')
+    .andWhere((w) => w.whereNull('round_claim').orWhere('round_claimed_at', '<', new Date(Date.now() - ROUND_CLAIM_STALE_MS)))
+    .update({ round_claim: token, round_claimed_at: db.fn.now() })
+    .returning('*');
+  if (!p) return false;
+  const role = (p.current_role ?? 'generate') as 'generate' | 'review';
+  try {
+    const [gen, rev] = await Promise.all([db('agents').where({ id: p.generator_id }).first(), db('agents').where({ id: p.reviewer_id }).first()]);
+    const last = await db('pair_turns').where({ pair_session_id: p.id }).whereNot({ role: 'interrupt' }).orderBy('seq', 'desc').first();
+    const message = role === 'review'
+      ? reviewerBrief(p, gen, last?.content ?? '(no summary)', await workspaceListing(p.workspace_id))
+      : last?.role === 'review' ? generatorFeedback(p, rev, last.content) : generatorBrief(p, rev);
+    const { session, fromIndex } = await startRoundSession(p, role, message);
+    await db('pair_sessions').where({ id: p.id, round_claim: token }).update({
+      current_session_id: session.id, current_role: role, current_from_index: fromIndex, round_claim: null, round_claimed_at: null,
+      [role === 'generate' ? 'generator_session_id' : 'reviewer_session_id']: session.id, updated_at: db.fn.now(),
+    });
+  } catch (err) {
+    // e.g. an agent deleted mid-pair: end it rather than leave it active with no one working.
+    log.warn({ err, pair: p.id }, 'pair round could not start');
+    return endDriven(p.id, 'abandoned', null, `could not start the next round: ${(err as Error).message}`);
+  }
+  // The round's session may have come to rest before it was recorded as current: look again.
+  return advance(pairId);
 }
 
 /**
  * Moves a driven pair on if its current round is over; a no-op otherwise, so it is safe to call
- * from every hook and every read. Returns true when the pair ended.
+ * from every listener and every read. Returns true when the pair ended. The round's end is
+ * recorded once (compare-and-set on the current round, with its turn, in one short
+ * transaction); no lock is held while sessions are created or the workspace is listed.
  */
 export async function advance(pairId: string): Promise<boolean> {
-  const ended = await db.transaction(async (tx) => {
-    const p = await tx('pair_sessions').where({ id: pairId }).forUpdate().first();
-    if (!p || p.status !== 'active' || !p.drive) return false;
-    const [gen, rev] = await Promise.all([tx('agents').where({ id: p.generator_id }).first(), tx('agents').where({ id: p.reviewer_id }).first()]);
-    const abandon = async (reason: string) => {
-      await finish(tx, p.id, 'abandoned', null, reason);
-      return true;
-    };
-    try {
-      if (!p.current_session_id) {
-        await startRound(tx, p, 'generate', generatorBrief(p, rev));
-        return false;
-      }
-      const s = await getSession(p.current_session_id);
-      if (!s) return abandon('the current round\'s session is gone');
-      if (BUSY.includes(s.status)) return false;
-      const role = p.current_role as 'generate' | 'review';
-      const { text, summary } = await lastWords(s.id, p.current_from_index ?? 0);
-      const said = role === 'review' ? summary ?? text : text ?? summary;
-      const failed = s.status === 'failed' || s.status === 'stopped';
-      const content = said ?? (failed ? `(the session ${s.status}${s.error ? `: ${s.error}` : ''})` : `(the ${role === 'generate' ? 'generator' : 'reviewer'} ended its turn without a message)`);
-      await tx('pair_turns').insert({ pair_session_id: p.id, agent_id: role === 'generate' ? gen.id : rev.id, role, content, session_id: s.id });
-      if (failed) return abandon(`the ${role === 'generate' ? 'generator' : 'reviewer'}'s session ${s.status}${s.error ? `: ${s.error}` : ''}`);
-      if (role === 'review') {
-        const verdict = parseApproval(s.status === 'completed' ? summary : null);
-        if (verdict.approved) {
-          await finish(tx, p.id, 'completed', verdict.score, 'approved by the reviewer');
-          return true;
-        }
-      }
-      const [{ n }] = await tx('pair_turns').where({ pair_session_id: p.id }).whereIn('role', ['generate', 'review']).count<{ n: string }[]>('* as n');
-      if (Number(n) >= p.max_turns) return abandon(`maxTurns (${p.max_turns}) reached without approval`);
-      if (role === 'generate') await startRound(tx, p, 'review', reviewerBrief(p, gen, content, await workspaceListing(p.workspace_id)));
-      else await startRound(tx, p, 'generate', generatorFeedback(p, rev, content));
-      return false;
-    } catch (err) {
-      // e.g. an agent deleted mid-pair: end it rather than leave it active with no one working.
-      log.warn({ err, pair: p.id }, 'pair round could not start');
-      return abandon(`could not start the next round: ${(err as Error).message}`);
-    }
+  const p = await db('pair_sessions').where({ id: pairId }).first();
+  if (!p || p.status !== 'active' || !p.drive) return false;
+  if (!p.current_session_id) return startNextRound(pairId);
+  const s = await getSession(p.current_session_id);
+  if (!s) return endDriven(p.id, 'abandoned', null, 'the current round\'s session is gone');
+  if (BUSY.includes(s.status)) return false;
+  const role = p.current_role as 'generate' | 'review';
+  const agentId = role === 'generate' ? p.generator_id : p.reviewer_id;
+  const { text, summary } = await lastWords(s.id, p.current_from_index ?? 0);
+  const said = role === 'review' ? summary ?? text : text ?? summary;
+  const failed = s.status === 'failed' || s.status === 'stopped';
+  const content = said ?? (failed ? `(the session ${s.status}${s.error ? `: ${s.error}` : ''})` : `(the ${role === 'generate' ? 'generator' : 'reviewer'} ended its turn without a message)`);
+  const turns = await db.transaction(async (tx) => {
+    const n = await tx('pair_sessions')
+      .where({ id: p.id, status: 'active', current_session_id: s.id, current_from_index: p.current_from_index })
+      .update({ current_session_id: null, current_role: role === 'generate' ? 'review' : 'generate', updated_at: tx.fn.now() });
+    if (!n) return null; // someone else recorded this round
+    await tx('pair_turns').insert({ pair_session_id: p.id, agent_id: agentId, role, content, session_id: s.id });
+    const [{ n: count }] = await tx('pair_turns').where({ pair_session_id: p.id }).whereIn('role', ['generate', 'review']).count<{ n: string }[]>('* as n');
+    return Number(count);
   });
-  if (ended) await stopRounds(pairId);
-  return ended;
+  if (turns === null) return false;
+  if (failed) return endDriven(p.id, 'abandoned', null, `the ${role === 'generate' ? 'generator' : 'reviewer'}'s session ${s.status}${s.error ? `: ${s.error}` : ''}`);
+  if (role === 'review') {
+    const verdict = parseApproval(s.status === 'completed' ? summary : null);
+    if (verdict.approved) return endDriven(p.id, 'completed', verdict.score, 'approved by the reviewer');
+  }
+  if (turns >= p.max_turns) return endDriven(p.id, 'abandoned', null, `maxTurns (${p.max_turns}) reached without approval`);
+  return startNextRound(p.id);
 }
 
 /** Safety net for a hook lost with its process: reading a driven pair advances it if its round is over. */
@@ -311,9 +332,11 @@ export async function nudge(p: PairRow): Promise<void> {
 }
 
 const REST = ['idle', 'completed', 'failed', 'stopped'];
-onSessionEvents(async (session, events) => {
+
+/** Pipeline listener: a round's session came to rest, so the pair may move on. */
+export async function onPairRoundEvents(session: SessionRow, events: EventRow[]): Promise<void> {
   const pairId = session.trigger_type === 'pair' ? (session.metadata as Record<string, unknown> | null)?.pair_session_id : undefined;
   if (typeof pairId !== 'string') return;
   const rested = events.some((e) => e.event_type === 'status' && REST.includes(String(e.payload.status)) && e.payload.reason !== 'created');
   if (rested) await advance(pairId);
-});
+}

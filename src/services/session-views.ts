@@ -27,11 +27,14 @@ export function sessionQuery() {
     );
 }
 
-export async function withViewData(s: SessionRow): Promise<SessionRow> {
+/** A session row with what the views add: its sandbox's container id and its message count. */
+export type SessionViewRow = SessionRow & { container_id?: string | null; message_count?: number };
+
+export async function withViewData(s: SessionRow): Promise<SessionViewRow> {
   return (await sessionQuery().where('s.id', s.id).first()) ?? s;
 }
 
-export function conversationView(s: SessionRow) {
+export function conversationView(s: SessionViewRow) {
   return {
     id: s.id,
     project_id: s.project_id,
@@ -53,7 +56,7 @@ export function conversationView(s: SessionRow) {
   };
 }
 
-export function session002View(s: SessionRow) {
+export function session002View(s: SessionViewRow) {
   return {
     id: s.id,
     sandbox_id: s.sandbox_id,
@@ -69,7 +72,7 @@ export function session002View(s: SessionRow) {
   };
 }
 
-export function session001View(s: SessionRow) {
+export function session001View(s: SessionViewRow) {
   return {
     id: s.id,
     agent_id: s.agent_id,

@@ -1,17 +1,14 @@
 /**
  * The session actor's mailbox, seen from the API: create, message, pause, resume, stop,
  * interrupt. Each is a compare-and-set on the session row (db/session-store.ts); illegal
- * transitions are 409. Whoever holds the session is told through the control channel and stands
- * down within a second; the container is frozen, thawed or removed here.
+ * transitions are 409. The container is never touched here: the worker that owns it is sent a
+ * command (services/ports.ts) and the answer waits for its acknowledgement.
  */
 import { db } from '../db/knex.js';
-import { ACTIVE, getSession, loadEvents, TERMINAL, writeSession, type EventRow, type SessionRow, type SessionStatus } from '../db/session-store.js';
+import { ACTIVE, getSession, loadEvents, TERMINAL, writeSession, type EventRow, type SessionRow, type SessionStatus, type WriteResult } from '../db/session-store.js';
 import { badRequest, conflict, isDomainError, notFound, timedOut } from '../domain/errors.js';
-import { log } from '../log.js';
-import { publishControl } from '../realtime/bus.js';
-import { key, redis } from '../lib/redis.js';
-import { enqueueActivation } from '../runtime/queue.js';
-import { sandboxDriver } from '../runtime/sandbox/index.js';
+import * as sandboxes from '../db/repositories/sandboxes.js';
+import { ports } from '../domain/ports.js';
 import { isUuid, type Membership } from './access.js';
 import { requireAgent, type AgentRow } from './agents.js';
 import { insertSandbox, type SandboxInput, type SandboxRow } from './sandboxes.js';
@@ -83,7 +80,7 @@ async function finishCreation(s: SessionRow, agent: AgentRow, input: CreateSessi
     ? await writeSession(id, [created, userMessage(first)], { expectNextIndex: 0 })
     : await writeSession(id, [], { to: 'idle', reason: 'created', statusExtra: origin, expectNextIndex: 0 });
   if (!res) return (await getSession(id))!; // a concurrent retry finished it
-  if (res.session.status === 'queued') await enqueueActivation(id, res.session.activation);
+  if (res.session.status === 'queued') await ports().activations.enqueue(id, res.session.activation);
   return res.session;
 }
 
@@ -101,58 +98,51 @@ const illegal = (action: string, s: { status: string }) =>
   conflict(`Cannot ${action} a session that is ${s.status}`);
 
 async function ownSandbox(s: SessionRow): Promise<SandboxRow | undefined> {
-  const sb = await db('sandboxes').where({ id: s.sandbox_id }).first();
+  const sb = await sandboxes.byId(s.sandbox_id);
   return sb && sb.owner_session_id === s.id ? sb : undefined;
 }
 
-/** Freezes the container (if the session has its own) and frees the worker slot. */
+/** The activation that was driving the session before a control action fenced it off, if any. */
+const fencedOff = (res: WriteResult) => (res.previousStatus === 'running' ? res.session.activation - 1 : null);
+
+/**
+ * Freezes the container (if the session has its own) and frees the worker slot. The row says
+ * paused first; the worker that owns the container freezes it once the activation has stood
+ * down, and the answer waits for that.
+ */
 export async function pauseSession(s: SessionRow, reason = 'paused by request'): Promise<SessionRow> {
   const res = await writeSession(s.id, [], { from: ['queued', 'running', 'idle'], to: 'paused', bumpActivation: true, reason });
   if (!res) throw illegal('pause', (await getSession(s.id)) ?? s);
-  await publishControl(s.id, 'pause');
+  const was = fencedOff(res);
   const sb = await ownSandbox(res.session);
-  if (sb?.container_id) {
-    // Let the worker stand down before freezing: Docker (20.10) wedges a container whose exec
-    // starts while it is frozen. Bounded, so a dead worker cannot hold the pause up.
-    if (res.previousStatus === 'running') await waitReleased(s.id, res.session.activation - 1, 2500);
-    await sandboxDriver().pause(sb.container_id).catch((err) => log.warn({ err, session: s.id }, 'docker pause failed'));
-    await db('sandboxes').where({ id: sb.id }).update({ state: 'paused', updated_at: db.fn.now() });
+  if (sb) {
+    await sandboxes.setState(sb.id, 'paused');
+    await ports().commands.pause(sb.id, was === null ? undefined : { sessionId: s.id, activation: was });
+  } else {
+    await ports().commands.release(s.id, was ?? res.session.activation, 'pause', was !== null);
   }
   return res.session;
-}
-
-async function waitReleased(sessionId: string, activation: number, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const v = await redis().get(key('released', sessionId));
-    if (v !== null && Number(v) >= activation) return;
-    await new Promise((r) => setTimeout(r, 10));
-  }
 }
 
 export async function resumeSession(s: SessionRow): Promise<SessionRow> {
   const res = await writeSession(s.id, [], { from: ['paused'], to: 'queued', bumpActivation: true, reason: 'resumed' });
   if (!res) throw illegal('resume', (await getSession(s.id)) ?? s);
+  const enqueue = () => ports().activations.enqueue(s.id, res.session.activation);
   const sb = await ownSandbox(res.session);
-  if (!sb?.container_id) {
-    await enqueueActivation(s.id, res.session.activation);
+  if (!sb) {
+    await enqueue();
     return res.session;
   }
-  const wake = async () => {
-    await sandboxDriver().unpause(sb.container_id!).catch((err) => log.warn({ err, session: s.id }, 'docker unpause failed'));
-    await db('sandboxes').where({ id: sb.id }).update({ state: 'active', updated_at: db.fn.now() });
-  };
-  // A tool call frozen mid-run is run again from the start by the next activation: end the old
-  // run first (same run id), so the kill cannot hit the new one.
+  await sandboxes.setState(sb.id, 'active');
   const pending = pendingToolUses(await loadEvents(s.id));
   if (pending.length) {
-    await wake();
-    await Promise.all(pending.map((p) => sandboxDriver().kill(sb.container_id!, p.id).catch(() => {})));
-    await enqueueActivation(s.id, res.session.activation);
+    // Runs frozen mid-call are ended before the next activation may start them again.
+    await ports().commands.resume(sb.id, pending.map((p) => p.id));
+    await enqueue();
   } else {
     // Nothing to end: the worker may claim while Docker unpauses (it wakes a paused container
     // itself before touching it; see ensureContainer), so the two overlap.
-    await Promise.all([enqueueActivation(s.id, res.session.activation), wake()]);
+    await Promise.all([enqueue(), ports().commands.resume(sb.id)]);
   }
   return res.session;
 }
@@ -161,11 +151,12 @@ export async function resumeSession(s: SessionRow): Promise<SessionRow> {
 export async function stopSession(s: SessionRow, reason = 'stopped by request', to: SessionStatus = 'stopped'): Promise<SessionRow> {
   const res = await writeSession(s.id, [], { from: ACTIVE, to, bumpActivation: true, reason });
   if (!res) throw illegal(to === 'completed' ? 'complete' : 'stop', (await getSession(s.id)) ?? s);
-  await publishControl(s.id, 'stop');
   const sb = await ownSandbox(res.session);
   if (sb) {
-    if (sb.container_id) await sandboxDriver().remove(sb.container_id).catch((err) => log.warn({ err, session: s.id }, 'container removal failed'));
-    await db('sandboxes').where({ id: sb.id }).update({ state: 'stopped', updated_at: db.fn.now() });
+    await sandboxes.setState(sb.id, 'stopped');
+    await ports().commands.remove(sb.id, s.id);
+  } else {
+    await ports().commands.release(s.id, res.session.activation, 'stop', false);
   }
   return res.session;
 }
@@ -176,8 +167,9 @@ export async function interruptSession(s: SessionRow): Promise<SessionRow> {
   if (current.status === 'idle') return current;
   const res = await writeSession(s.id, [], { from: ['queued', 'running'], to: 'idle', bumpActivation: true, reason: 'interrupted' });
   if (!res) throw illegal('interrupt', (await getSession(s.id)) ?? s);
-  await publishControl(s.id, 'interrupt');
-  // The worker is fenced off now; close any tool call it left open so the history stays valid.
+  const was = fencedOff(res);
+  await ports().commands.release(s.id, was ?? res.session.activation, 'interrupt', was !== null);
+  // The worker has stood down now; close any tool call it left open so the history stays valid.
   const pending = pendingToolUses(await loadEvents(s.id));
   if (pending.length) {
     await writeSession(s.id, pending.map((p) => ({
@@ -204,7 +196,7 @@ export async function sendMessage(s: SessionRow, text: string, extra: Record<str
     const cur = (await getSession(s.id)) ?? s;
     throw conflict(`Cannot send a message to a session that is ${cur.status}`);
   }
-  if (res.previousStatus === 'idle' && res.session.status === 'queued') await enqueueActivation(s.id, res.session.activation);
+  if (res.previousStatus === 'idle' && res.session.status === 'queued') await ports().activations.enqueue(s.id, res.session.activation);
   return { session: res.session, event: res.events[0] };
 }
 

@@ -12,7 +12,6 @@ import { log } from '../log.js';
 import { isUuid } from './access.js';
 import { one, type AgentRow } from './acting-agent.js';
 import { emitToAgent } from './hub.js';
-import { onSessionEvents } from './session-hooks.js';
 
 export type TaskStatus = 'submitted' | 'working' | 'input-required' | 'completed' | 'failed' | 'cancelled';
 export const TASK_TERMINAL: TaskStatus[] = ['completed', 'failed', 'cancelled'];
@@ -189,7 +188,8 @@ async function stopTaskSession(t: Record<string, any>) {
 
 // --- the hosted agent's side: session status drives the task; task tools ------------------------
 
-onSessionEvents(async (session: SessionRow, events: EventRow[]) => {
+/** Pipeline listener: the hosted agent's session status drives its task's status. */
+export async function onTaskSessionEvents(session: SessionRow, events: EventRow[]): Promise<void> {
   if (session.trigger_type !== 'task_assigned' || !session.task_id) return;
   const task = await db('tasks').where({ id: session.task_id }).first();
   if (!task || TASK_TERMINAL.includes(task.status)) return;
@@ -211,7 +211,7 @@ onSessionEvents(async (session: SessionRow, events: EventRow[]) => {
     } else if (status === 'failed') await setStatus(task.id, ['submitted', 'working', 'input-required'], 'failed', [task.from_agent_id]);
     else if (status === 'stopped') await setStatus(task.id, ['submitted', 'working', 'input-required'], 'cancelled', [task.from_agent_id]);
   }
-});
+}
 
 export const TASK_TOOLS = [
   {

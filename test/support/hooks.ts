@@ -15,6 +15,10 @@ export const mochaHooks = {
     await closeWebhookQueue();
     const { closeQueue } = await import('../../src/runtime/queue.js');
     await closeQueue();
+    const { closeCommandClient } = await import('../../src/commands/client.js');
+    await closeCommandClient();
+    const { eventPipeline } = await import('../../src/wiring.js');
+    await eventPipeline().close();
     const { closeRedis } = await import('../../src/lib/redis.js');
     await closeRedis();
     const { db } = await import('../../src/db/knex.js');

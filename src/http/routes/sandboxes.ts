@@ -1,21 +1,16 @@
 /** Seed 002: sandboxes and the sessions inside them, plus POST /api/v1/sessions (a session with its own sandbox). */
 import { defineRoute } from '../registry.js';
 import { idOrHandle, obj, uuid } from '../schema.js';
-import { db } from '../../db/knex.js';
-import { loadEvents, type SessionRow } from '../../db/session-store.js';
-import { HttpError } from '../errors.js';
-import { badRequest } from '../../domain/errors.js';
-import { log } from '../../log.js';
+import { loadEvents } from '../../db/session-store.js';
+import { badRequest, conflict, upstreamFailed } from '../../domain/errors.js';
 import { projectIdsOf, requireProject, resolveProject } from '../../services/access.js';
 import { requireAgent } from '../../services/agents.js';
-import { ensureContainer } from '../../runtime/sandbox/containers.js';
-import { getSandboxRow, insertSandbox, serializeSandbox } from '../../services/sandboxes.js';
+import { createSandbox, deleteSandbox, getSandboxRow, listSandboxes, pauseSandbox, resumeSandbox, serializeSandbox } from '../../services/sandboxes.js';
 import {
-  createSession, interruptSession, pauseSession, requireSession, resumeSession, assertDirectMessages, sendMessage, stopSession, waitForRest,
+  createSession, interruptSession, requireSession, assertDirectMessages, sendMessage, waitForRest,
 } from '../../services/sessions.js';
 import { session002View, sessionQuery, withViewData } from '../../services/session-views.js';
 import { messagesView } from '../../runtime/context.js';
-import { sandboxDriver } from '../../runtime/sandbox/index.js';
 
 const metadata = { type: 'object', maxProperties: 100 };
 const env = { type: 'object', maxProperties: 100, additionalProperties: { type: 'string', maxLength: 10_000 }, propertyNames: { pattern: '^[A-Za-z_][A-Za-z0-9_]*$' }, writeOnly: true };
@@ -40,17 +35,7 @@ defineRoute({
   handler: async (_ctx, { principal, body }) => {
     const m = await resolveProject(principal, body.project_id, 'write');
     const agent = await requireAgent(m.projectId, body.agent).catch(() => { throw badRequest(`Unknown agent "${body.agent}" in this project`); });
-    const sb = await insertSandbox(db, m.projectId, agent, { image: body.image, env: body.env, limits: body.limits, metadata: body.metadata, timeout: body.timeout });
-    try {
-      await ensureContainer(sandboxDriver(), sb);
-    } catch (err) {
-      // Nothing is left of a sandbox that could not start (e.g. an image that does not exist).
-      const left = await sandboxDriver().find(sb.id).catch(() => null);
-      if (left) await sandboxDriver().remove(left.id).catch(() => {});
-      await db('sandboxes').where({ id: sb.id }).del();
-      throw new HttpError(422, `Could not start the sandbox: ${(err as Error).message}`);
-    }
-    return serializeSandbox(await db('sandboxes').where({ id: sb.id }).first());
+    return serializeSandbox(await createSandbox(m.projectId, agent, { image: body.image, env: body.env, limits: body.limits, metadata: body.metadata, timeout: body.timeout }));
   },
 });
 
@@ -59,9 +44,7 @@ defineRoute({
   query: obj({ project_id: uuid, state: { type: 'string', enum: ['active', 'paused', 'stopped'] } }),
   handler: async (_ctx, { principal, query }) => {
     const ids = query.project_id ? [(await requireProject(principal, query.project_id)).projectId] : await projectIdsOf(principal);
-    const q = db('sandboxes').whereIn('project_id', ids).orderBy('created_at', 'desc').limit(500);
-    if (query.state) q.andWhere({ state: query.state });
-    return (await q).map(serializeSandbox);
+    return (await listSandboxes(ids, query.state)).map(serializeSandbox);
   },
 });
 
@@ -70,19 +53,12 @@ defineRoute({
   handler: async (_ctx, { principal, params }) => serializeSandbox(await getSandboxRow(await projectIdsOf(principal), params.id)),
 });
 
-async function sessionsIn(sandboxId: string): Promise<SessionRow[]> {
-  return db('sessions').where({ sandbox_id: sandboxId }).orderBy('created_at');
-}
-
 defineRoute({
   method: 'delete', path: '/api/v1/sandboxes/:id', tag: 'Sandboxes (002)', summary: 'Delete a sandbox: stop its sessions, remove its container',
   handler: async (_ctx, { principal, params }) => {
     const sb = await getSandboxRow(await projectIdsOf(principal), params.id);
     await requireProject(principal, sb.project_id, 'write');
-    for (const s of await sessionsIn(sb.id)) await stopSession(s, 'sandbox deleted').catch(() => {});
-    if (sb.container_id) await sandboxDriver().remove(sb.container_id).catch((err) => log.warn({ err }, 'container removal failed'));
-    await db('sandboxes').where({ id: sb.id }).update({ state: 'stopped', updated_at: db.fn.now() });
-    return serializeSandbox(await db('sandboxes').where({ id: sb.id }).first());
+    return serializeSandbox(await deleteSandbox(sb));
   },
 });
 
@@ -94,18 +70,7 @@ for (const action of ['pause', 'resume'] as const) {
     handler: async (_ctx, { principal, params }) => {
       const sb = await getSandboxRow(await projectIdsOf(principal), params.id);
       await requireProject(principal, sb.project_id, 'write');
-      if (action === 'pause') {
-        if (sb.state !== 'active') throw new HttpError(409, `Cannot pause a sandbox that is ${sb.state}`);
-        for (const s of await sessionsIn(sb.id)) await pauseSession(s, 'sandbox paused').catch(() => {});
-        if (sb.container_id) await sandboxDriver().pause(sb.container_id);
-        await db('sandboxes').where({ id: sb.id }).update({ state: 'paused', updated_at: db.fn.now() });
-      } else {
-        if (sb.state !== 'paused') throw new HttpError(409, `Cannot resume a sandbox that is ${sb.state}`);
-        if (sb.container_id) await sandboxDriver().unpause(sb.container_id);
-        await db('sandboxes').where({ id: sb.id }).update({ state: 'active', updated_at: db.fn.now() });
-        for (const s of await sessionsIn(sb.id)) if (s.status === 'paused') await resumeSession(s).catch(() => {});
-      }
-      return serializeSandbox(await db('sandboxes').where({ id: sb.id }).first());
+      return serializeSandbox(await (action === 'pause' ? pauseSandbox(sb) : resumeSandbox(sb)));
     },
   });
 }
@@ -117,7 +82,7 @@ defineRoute({
   handler: async (ctx, { principal, params, body }) => {
     const sb = await getSandboxRow(await projectIdsOf(principal), params.id);
     const m = await requireProject(principal, sb.project_id, 'write');
-    if (sb.state === 'stopped') throw new HttpError(409, 'This sandbox was deleted; create a new one');
+    if (sb.state === 'stopped') throw conflict('This sandbox was deleted; create a new one');
     const s = await createSession(m, { agentRef: sb.agent_id!, sandbox: sb, metadata: body.metadata, message: body.message, idempotencyKey: ctx.get('idempotency-key') || undefined });
     return session002View(await withViewData(s));
   },
@@ -178,7 +143,7 @@ defineRoute({
     const after = (await loadEvents(s.id, { after: event.event_index }));
     const reply = messagesView(s.id, after).filter((msg) => msg.role === 'assistant').pop();
     if (!reply) {
-      if (rested.status === 'failed') throw new HttpError(502, `The session failed: ${rested.error}`);
+      if (rested.status === 'failed') throw upstreamFailed(`The session failed: ${rested.error}`);
       return { id: null, session_id: s.id, role: 'assistant', content: [], timestamp: new Date().toISOString(), status: rested.status };
     }
     return reply;
