@@ -50,6 +50,8 @@ export interface Config {
   /** How long GET /api/v1/updates can look back. */
   updatesRetentionHours: number;
   pairingCodeTtlSeconds: number;
+  /** How long the api waits for a worker to acknowledge a command before answering 503 (caps every command's own limit). */
+  commandTimeoutMs?: number;
 }
 
 type Env = Record<string, string | undefined>;
@@ -142,6 +144,7 @@ export function loadConfig(env: Env = process.env): Config {
     webhookTimeoutMs: int('TROUPE_WEBHOOK_TIMEOUT_MS', 10_000, 100),
     updatesRetentionHours: int('TROUPE_UPDATES_RETENTION_HOURS', 168, 1),
     pairingCodeTtlSeconds: int('TROUPE_PAIRING_CODE_TTL_SECONDS', 600, 5),
+    commandTimeoutMs: env.TROUPE_COMMAND_TIMEOUT_MS ? int('TROUPE_COMMAND_TIMEOUT_MS', 15_000, 100, 600_000) : undefined,
   };
   if (problems.length) {
     throw new ConfigError(`Invalid configuration:\n  - ${problems.join('\n  - ')}\nSee the configuration table in README.md.`);

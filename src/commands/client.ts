@@ -26,7 +26,8 @@ function channel(): { queue: Queue; events: QueueEvents } {
 }
 
 /** Sends one command and resolves with the worker's answer. */
-export async function send<T extends CommandType>(command: Extract<Command, { type: T }>, timeoutMs = COMMAND_TIMEOUT_MS[command.type]): Promise<CommandAnswers[T]> {
+export async function send<T extends CommandType>(command: Extract<Command, { type: T }>, ownTimeoutMs = COMMAND_TIMEOUT_MS[command.type]): Promise<CommandAnswers[T]> {
+  const timeoutMs = Math.min(ownTimeoutMs, config.commandTimeoutMs ?? Infinity);
   const { queue: q, events: ev } = channel();
   await ev.waitUntilReady();
   const job = await q.add(command.type, command);

@@ -7,10 +7,7 @@ import { config } from '../config.js';
 import { db, type Db } from '../db/knex.js';
 import * as sandboxes from '../db/repositories/sandboxes.js';
 import type { SandboxLimits, SandboxRow } from '../db/repositories/sandboxes.js';
-import { conflict, isDomainError, notFound, unprocessable } from '../domain/errors.js';
-import { sessionsIn } from '../db/session-store.js';
-import { pauseSession, resumeSession, stopSession } from './sessions.js';
-import { ports } from '../domain/ports.js';
+import { notFound } from '../domain/errors.js';
 import { sealJson } from '../lib/secrets.js';
 import { isUuid } from './access.js';
 import type { AgentRow } from './agents.js';
@@ -78,44 +75,4 @@ export function serializeSandbox(sb: SandboxRow) {
 
 export async function listSandboxes(projectIds: string[], state?: sandboxes.SandboxState): Promise<SandboxRow[]> {
   return sandboxes.list(projectIds, { state, limit: 500 });
-}
-
-/** Creates the sandbox and has a worker start its container; nothing is left when that fails. */
-export async function createSandbox(projectId: string, agent: AgentRow, input: SandboxInput): Promise<SandboxRow> {
-  const sb = await insertSandbox(db, projectId, agent, input);
-  try {
-    await ports().commands.ensure(sb.id);
-  } catch (err) {
-    // Recorded as stopped first, so a late worker taking the command creates nothing.
-    await sandboxes.setState(sb.id, 'stopped');
-    await ports().commands.remove(sb.id).catch(() => {});
-    await sandboxes.remove(sb.id);
-    if (isDomainError(err, 'unprocessable')) throw unprocessable(`Could not start the sandbox: ${err.message}`);
-    throw err;
-  }
-  return (await sandboxes.byId(sb.id))!;
-}
-
-/** Stops every session in the sandbox, then has its container removed. */
-export async function deleteSandbox(sb: SandboxRow): Promise<SandboxRow> {
-  for (const s of await sessionsIn(sb.id)) await stopSession(s, 'sandbox deleted').catch(() => {});
-  await sandboxes.setState(sb.id, 'stopped');
-  await ports().commands.remove(sb.id);
-  return (await sandboxes.byId(sb.id))!;
-}
-
-export async function pauseSandbox(sb: SandboxRow): Promise<SandboxRow> {
-  if (sb.state !== 'active') throw conflict(`Cannot pause a sandbox that is ${sb.state}`);
-  for (const s of await sessionsIn(sb.id)) await pauseSession(s, 'sandbox paused').catch(() => {});
-  await sandboxes.setState(sb.id, 'paused');
-  await ports().commands.pause(sb.id);
-  return (await sandboxes.byId(sb.id))!;
-}
-
-export async function resumeSandbox(sb: SandboxRow): Promise<SandboxRow> {
-  if (sb.state !== 'paused') throw conflict(`Cannot resume a sandbox that is ${sb.state}`);
-  await sandboxes.setState(sb.id, 'active');
-  await ports().commands.resume(sb.id);
-  for (const s of await sessionsIn(sb.id)) if (s.status === 'paused') await resumeSession(s).catch(() => {});
-  return (await sandboxes.byId(sb.id))!;
 }

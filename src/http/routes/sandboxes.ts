@@ -5,7 +5,8 @@ import { loadEvents } from '../../db/session-store.js';
 import { badRequest, conflict, upstreamFailed } from '../../domain/errors.js';
 import { projectIdsOf, requireProject, resolveProject } from '../../services/access.js';
 import { requireAgent } from '../../services/agents.js';
-import { createSandbox, deleteSandbox, getSandboxRow, listSandboxes, pauseSandbox, resumeSandbox, serializeSandbox } from '../../services/sandboxes.js';
+import { getSandboxRow, listSandboxes, serializeSandbox } from '../../services/sandboxes.js';
+import { createSandbox, deleteSandbox, pauseSandbox, resumeSandbox } from '../../services/sandbox-lifecycle.js';
 import {
   createSession, interruptSession, requireSession, assertDirectMessages, sendMessage, waitForRest,
 } from '../../services/sessions.js';
