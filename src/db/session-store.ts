@@ -83,6 +83,14 @@ export async function writeSession(sessionId: string, events: NewEvent[], opts: 
   return result;
 }
 
+/** Removes a session and its event log (seed 001's DELETE; the session is stopped first). */
+export async function removeSession(id: string): Promise<void> {
+  await db.transaction(async (tx) => {
+    await tx('session_events').where({ session_id: id }).del();
+    await tx('sessions').where({ id }).del();
+  });
+}
+
 export async function sessionsIn(sandboxId: string): Promise<SessionRow[]> {
   return db('sessions').where({ sandbox_id: sandboxId }).orderBy('created_at');
 }

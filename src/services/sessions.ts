@@ -5,7 +5,7 @@
  * command (services/ports.ts) and the answer waits for its acknowledgement.
  */
 import { db } from '../db/knex.js';
-import { ACTIVE, getSession, loadEvents, TERMINAL, writeSession, type EventRow, type SessionRow, type SessionStatus, type WriteResult } from '../db/session-store.js';
+import { ACTIVE, getSession, loadEvents, removeSession, TERMINAL, writeSession, type EventRow, type SessionRow, type SessionStatus, type WriteResult } from '../db/session-store.js';
 import { badRequest, conflict, isDomainError, notFound, timedOut } from '../domain/errors.js';
 import * as sandboxes from '../db/repositories/sandboxes.js';
 import { ports } from '../domain/ports.js';
@@ -209,6 +209,36 @@ export async function waitForRest(sessionId: string, timeoutMs: number): Promise
     if (Date.now() > deadline) throw timedOut(`The agent did not answer within ${Math.round(timeoutMs / 1000)}s; use ?wait=false and the stream`);
     await new Promise((r) => setTimeout(r, 100));
   }
+}
+
+/**
+ * Seed 001's PATCH: a status word (paused pauses, active resumes, completed ends, stopped stops),
+ * `data` merged into the session's data, and the prompt. Every change goes through the session
+ * store, so it is fenced and published like any other.
+ */
+export async function updateSession001(s: SessionRow, change: { status?: string; data?: Record<string, unknown>; prompt?: string }): Promise<void> {
+  if (change.status) {
+    const current = (await getSession(s.id))!;
+    if (change.status === 'paused') await pauseSession(current);
+    else if (change.status === 'active') {
+      if (current.status === 'paused') await resumeSession(current);
+      else if (!['queued', 'running', 'idle'].includes(current.status)) throw conflict(`Cannot make a ${current.status} session active`);
+    } else if (change.status === 'completed') await stopSession(current, 'ended by request', 'completed');
+    else if (change.status === 'stopped') await stopSession(current);
+    else throw badRequest(`Unsupported status ${change.status}`);
+  }
+  const patch: Record<string, unknown> = {};
+  if (change.data) patch.data = db.raw('data || ?::jsonb', [JSON.stringify(change.data)]);
+  if (change.prompt) patch.prompt = change.prompt;
+  if (Object.keys(patch).length) await writeSession(s.id, [], { patch });
+}
+
+/** Seed 001's DELETE: stops the session (its container goes), then removes it and its events. */
+export async function deleteSession(s: SessionRow): Promise<void> {
+  await stopSession(s, 'deleted').catch((err) => {
+    if (!isDomainError(err, 'conflict')) throw err; // already terminal: just delete
+  });
+  await removeSession(s.id);
 }
 
 export async function stopSessionsOfAgent(agentId: string, reason: string): Promise<number> {

@@ -1,11 +1,9 @@
 /** Seed 001: /api/sessions, in its own status words (created, active, paused, completed, failed, stopped). */
 import { defineRoute } from '../registry.js';
 import { idOrHandle, nonEmpty, obj, uuid } from '../schema.js';
-import { db } from '../../db/knex.js';
-import { badRequest, conflict } from '../errors.js';
 import { projectIdsOf, requireProject, resolveProject } from '../../services/access.js';
 import { findAgent } from '../../services/agents.js';
-import { createSession, pauseSession, requireSession, resumeSession, assertDirectMessages, sendMessage, stopSession } from '../../services/sessions.js';
+import { createSession, deleteSession, requireSession, assertDirectMessages, sendMessage, updateSession001 } from '../../services/sessions.js';
 import { FROM_001, session001View, sessionQuery, withViewData } from '../../services/session-views.js';
 import { getSession } from '../../db/session-store.js';
 
@@ -62,22 +60,7 @@ defineRoute({
   handler: async (_ctx, { principal, params, body }) => {
     const s = await requireSession(await projectIdsOf(principal), params.id);
     await requireProject(principal, s.project_id, 'write');
-    if (body.status) {
-      const word = body.status as string;
-      const current = (await getSession(s.id))!;
-      if (word === 'paused') await pauseSession(current);
-      else if (word === 'active') {
-        if (current.status !== 'paused') {
-          if (!['queued', 'running', 'idle'].includes(current.status)) throw conflict(`Cannot make a ${current.status} session active`);
-        } else await resumeSession(current);
-      } else if (word === 'completed') await stopSession(current, 'ended by request', 'completed');
-      else if (word === 'stopped') await stopSession(current);
-      else throw badRequest(`Unsupported status ${word}`);
-    }
-    const patch: Record<string, unknown> = {};
-    if (body.data) patch.data = db.raw('data || ?::jsonb', [JSON.stringify(body.data)]);
-    if (body.prompt) patch.prompt = body.prompt;
-    if (Object.keys(patch).length) await db('sessions').where({ id: s.id }).update({ ...patch, updated_at: db.fn.now() });
+    await updateSession001(s, { status: body.status, data: body.data, prompt: body.prompt });
     return session001View(await withViewData((await getSession(s.id))!));
   },
 });
@@ -87,11 +70,7 @@ defineRoute({
   handler: async (_ctx, { principal, params }) => {
     const s = await requireSession(await projectIdsOf(principal), params.id);
     await requireProject(principal, s.project_id, 'write');
-    await stopSession(s, 'deleted').catch(() => {});
-    await db.transaction(async (tx) => {
-      await tx('session_events').where({ session_id: s.id }).del();
-      await tx('sessions').where({ id: s.id }).del();
-    });
+    await deleteSession(s);
     return { id: s.id, deleted: true };
   },
 });
