@@ -52,6 +52,8 @@ export interface Config {
   pairingCodeTtlSeconds: number;
   /** How long the api waits for a worker to acknowledge a command before answering 503 (caps every command's own limit). */
   commandTimeoutMs?: number;
+  /** Bytes of live output (deltas) kept per session in Redis for mid-message replay; the oldest go first. */
+  liveBufferBytes?: number;
 }
 
 type Env = Record<string, string | undefined>;
@@ -144,6 +146,7 @@ export function loadConfig(env: Env = process.env): Config {
     webhookTimeoutMs: int('TROUPE_WEBHOOK_TIMEOUT_MS', 10_000, 100),
     updatesRetentionHours: int('TROUPE_UPDATES_RETENTION_HOURS', 168, 1),
     pairingCodeTtlSeconds: int('TROUPE_PAIRING_CODE_TTL_SECONDS', 600, 5),
+    liveBufferBytes: int('TROUPE_LIVE_BUFFER_BYTES', 1024 * 1024, 4096, 256 * 1024 * 1024),
     commandTimeoutMs: env.TROUPE_COMMAND_TIMEOUT_MS ? int('TROUPE_COMMAND_TIMEOUT_MS', 15_000, 100, 600_000) : undefined,
   };
   if (problems.length) {

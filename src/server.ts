@@ -3,6 +3,7 @@
  * layer, Socket.IO and /ws). Stateless, so any number can run behind a load balancer.
  */
 import http from 'node:http';
+import type { Duplex } from 'node:stream';
 import { createApp } from './http/app.js';
 import { config } from './config.js';
 import { attachSocketIO } from './realtime/socketio.js';
@@ -26,6 +27,14 @@ export async function startApiServer(opts: { port?: number; host?: string } = {}
   server.keepAliveTimeout = 65_000;
   const agentWs = attachAgentWebSocket(server);
   const sio = attachSocketIO(server);
+  // Upgrades to any other path have no owner (Socket.IO is told not to destroy them, for /ws):
+  // answer and close them, or each would hold a connection open forever.
+  server.on('upgrade', (req: http.IncomingMessage, socket: Duplex) => {
+    const path = (req.url ?? '').split('?')[0];
+    if (path === '/ws' || path.startsWith('/socket.io/')) return;
+    const body = JSON.stringify({ error: `No WebSocket endpoint at ${path}: use /ws (agents) or Socket.IO at /socket.io/` });
+    socket.end(`HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`, () => socket.destroy());
+  });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(opts.port ?? config.port, opts.host ?? config.host, () => resolve());
