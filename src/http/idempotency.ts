@@ -2,12 +2,24 @@
  * Idempotency-Key for POSTs that create sessions or send messages: the first request with a key
  * records its response; a retry with the same key (same caller, same route) gets that response
  * back and does nothing twice. A concurrent duplicate waits for the first to finish.
+ *
+ * A key in progress is a lease held by one attempt (`owner`), renewed while it runs. An attempt
+ * that died — its process killed, or the database restarted under it before it could release the
+ * key — stops renewing, and a retry takes the key over once the lease runs out (seconds). During
+ * an outage itself the retry's own queries fail, which answers a retryable 503.
  */
+import crypto from 'node:crypto';
 import { db } from '../db/knex.js';
 import type { Principal } from './auth.js';
 import { HttpError } from './errors.js';
 
 const PENDING = 0;
+const LEASE_MS = 5_000;
+const RENEW_MS = 1_500;
+/** How long a retry waits for a live attempt's answer before giving up with 409. */
+const WAIT_MS = 30_000;
+
+const leaseUntil = () => db.raw(`now() + make_interval(secs => ?)`, [LEASE_MS / 1000]);
 
 export async function withIdempotency(
   principal: Principal,
@@ -18,44 +30,52 @@ export async function withIdempotency(
   if (key.length > 200) throw new HttpError(400, 'Idempotency-Key must be at most 200 characters');
   const who = principal.kind === 'user' ? `user:${principal.userId}` : `agent:${principal.agentId}`;
   const scope = `${who} ${route}`;
-  const inserted = await db('idempotency_keys')
-    .insert({ scope, key, status: PENDING, body: JSON.stringify(null) })
-    .onConflict(['scope', 'key'])
-    .ignore()
-    .returning('key');
-  if (inserted.length === 0) {
-    // A pending record older than a minute belongs to an attempt that died (e.g. the database
-    // went away before it could release the key): take it over.
-    await db('idempotency_keys').where({ scope, key, status: PENDING }).andWhere('created_at', '<', db.raw("now() - interval '60 seconds'")).del();
-    // Someone else holds this key: wait for their answer.
-    for (let i = 0; i < 300; i++) {
+  const owner = crypto.randomUUID();
+  const claim = async () =>
+    (await db('idempotency_keys')
+      .insert({ scope, key, status: PENDING, body: JSON.stringify(null), owner, lease_until: leaseUntil() })
+      .onConflict(['scope', 'key'])
+      .ignore()
+      .returning('key')).length > 0;
+
+  if (!(await claim())) {
+    const deadline = Date.now() + WAIT_MS;
+    for (;;) {
       const row = await db('idempotency_keys').where({ scope, key }).first('status', 'body');
-      if (!row) break; // the first attempt failed and released the key; fall through and run
-      if (row.status !== PENDING) return { status: row.status, body: row.body };
+      if (row && row.status !== PENDING) return { status: row.status, body: row.body };
+      // Nobody holds it any more (released, or its holder's lease ran out): take it over.
+      if (!row || (await db('idempotency_keys').where({ scope, key, status: PENDING }).andWhere((w) => w.whereNull('lease_until').orWhere('lease_until', '<', db.fn.now())).del())) {
+        if (await claim()) break;
+      }
+      if (Date.now() > deadline) throw new HttpError(409, 'A request with this Idempotency-Key is still in progress; retry shortly');
       await new Promise((r) => setTimeout(r, 100));
     }
-    const again = await db('idempotency_keys').where({ scope, key }).first('status', 'body');
-    if (again && again.status !== PENDING) return { status: again.status, body: again.body };
-    if (again) throw new HttpError(409, 'A request with this Idempotency-Key is still in progress');
-    await db('idempotency_keys').insert({ scope, key, status: PENDING, body: JSON.stringify(null) }).onConflict(['scope', 'key']).ignore();
   }
+  const renew = setInterval(() => {
+    void db('idempotency_keys').where({ scope, key, owner, status: PENDING }).update({ lease_until: leaseUntil() }).catch(() => {});
+  }, RENEW_MS);
   let result: { status: number; body: unknown };
   try {
     result = await run();
   } catch (err) {
+    clearInterval(renew);
     // Errors are not recorded: fixing the input and retrying with the same key should work.
-    await db('idempotency_keys').where({ scope, key }).del().catch(() => {});
+    await db('idempotency_keys').where({ scope, key, owner }).del().catch(() => {});
     throw err;
   }
   // The side effects happened: the answer must be recorded, or a retry would repeat them. Keep
-  // trying through a database blip rather than give up and release the key.
-  for (let attempt = 1; ; attempt++) {
-    try {
-      await db('idempotency_keys').where({ scope, key }).update({ status: result.status, body: JSON.stringify(result.body ?? {}) });
-      return result;
-    } catch (err) {
-      if (attempt >= 40) throw err;
-      await new Promise((r) => setTimeout(r, Math.min(250 * attempt, 2000)));
+  // trying through a database blip (renewing the lease meanwhile) rather than release the key.
+  try {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await db('idempotency_keys').where({ scope, key, owner }).update({ status: result.status, body: JSON.stringify(result.body ?? {}) });
+        return result;
+      } catch (err) {
+        if (attempt >= 40) throw err;
+        await new Promise((r) => setTimeout(r, Math.min(250 * attempt, 2000)));
+      }
     }
+  } finally {
+    clearInterval(renew);
   }
 }
