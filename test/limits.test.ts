@@ -55,3 +55,21 @@ describe('ceilings on shared resources', function () {
     await waitFor('the buffer to be deleted', async () => (await redis().exists(buf)) === 0, 5000);
   });
 });
+
+describe('hostile tool output', function () {
+  this.timeout(60_000);
+  it('a NUL byte or a lone surrogate in tool output is stored escaped; the session carries on', async () => {
+    await sessionWorker();
+    const { owner, projectId } = await newProject();
+    const agent = await newAgent(projectId, owner.token, {
+      script: { turns: [{ text: 'printing', tool_calls: [{ name: 'bash', input: { command: "printf 'a\\000b\\355\\240\\200c'" } }] }, { text: 'still here' }] },
+    });
+    const s = await call('POST', '/api/v1/sessions', { token: owner.token, body: { agent_id: agent.id, project_id: projectId, message: 'go' } });
+    await waitFor('the turn to end', async () => (await call('GET', `/api/v1/sessions/${s.body.id}`, { token: owner.token })).body.status === 'idle');
+    const r = await call('GET', `/api/v1/sessions/${s.body.id}`, { token: owner.token });
+    expect(r.body.status).to.equal('idle');
+    const result = r.body.messages.flatMap((m: any) => m.content).find((b: any) => b.type === 'tool_result');
+    expect(JSON.stringify(result.content)).to.contain('a\u2400b');
+    expect(r.body.messages.at(-1).content[0].text).to.equal('still here');
+  });
+});

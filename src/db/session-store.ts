@@ -70,7 +70,7 @@ export async function writeSession(sessionId: string, events: NewEvent[], opts: 
       rows = await tx('session_events')
         .insert(all.map((e, i) => ({
           session_id: s.id, project_id: s.project_id, event_index: s.next_event_index + i,
-          event_type: e.event_type, event_source: e.event_source, payload: JSON.stringify(e.payload),
+          event_type: e.event_type, event_source: e.event_source, payload: JSON.stringify(storable(e.payload)),
         })))
         .returning('*');
       patch.next_event_index = s.next_event_index + all.length;
@@ -89,6 +89,24 @@ export async function removeSession(id: string): Promise<void> {
     await tx('session_events').where({ session_id: id }).del();
     await tx('sessions').where({ id }).del();
   });
+}
+
+const NUL = /\u0000/g;
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
+
+/**
+ * Postgres jsonb refuses NUL characters and unpaired surrogates, and a sandbox may print either:
+ * they are replaced (␀, U+FFFD) rather than failing the write (and the session) over a byte.
+ */
+export function storable<T>(value: T): T {
+  if (typeof value === 'string') return value.replace(NUL, '\u2400').replace(LONE_SURROGATE, '\ufffd') as T;
+  if (Array.isArray(value)) return value.map(storable) as T;
+  if (value && typeof value === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) out[storable(k)] = storable(v);
+    return out as T;
+  }
+  return value;
 }
 
 export async function sessionsIn(sandboxId: string): Promise<SessionRow[]> {
