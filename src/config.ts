@@ -4,6 +4,7 @@
  */
 import os from 'node:os';
 import crypto from 'node:crypto';
+import { parseOutboundAllow, type AllowRule } from './lib/outbound-rules.js';
 
 export class ConfigError extends Error {}
 
@@ -50,6 +51,10 @@ export interface Config {
   /** How long GET /api/v1/updates can look back. */
   updatesRetentionHours: number;
   pairingCodeTtlSeconds: number;
+  /** TROUPE_OUTBOUND_ALLOW: destinations the outbound guard lets through although private (lib/outbound.ts). */
+  outboundAllow: AllowRule[];
+  /** TROUPE_SKILL_HOSTS: the hosts a skill's source_url may name (and redirect to). */
+  skillHosts: string[];
 }
 
 type Env = Record<string, string | undefined>;
@@ -142,6 +147,8 @@ export function loadConfig(env: Env = process.env): Config {
     webhookTimeoutMs: int('TROUPE_WEBHOOK_TIMEOUT_MS', 10_000, 100),
     updatesRetentionHours: int('TROUPE_UPDATES_RETENTION_HOURS', 168, 1),
     pairingCodeTtlSeconds: int('TROUPE_PAIRING_CODE_TTL_SECONDS', 600, 5),
+    outboundAllow: parseOutboundAllow(env.TROUPE_OUTBOUND_ALLOW, problems),
+    skillHosts: (env.TROUPE_SKILL_HOSTS || 'github.com,raw.githubusercontent.com').split(',').map((s) => s.trim().toLowerCase()).filter(Boolean),
   };
   if (problems.length) {
     throw new ConfigError(`Invalid configuration:\n  - ${problems.join('\n  - ')}\nSee the configuration table in README.md.`);
