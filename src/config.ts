@@ -4,6 +4,7 @@
  */
 import os from 'node:os';
 import crypto from 'node:crypto';
+import { parseOutboundAllow, type AllowRule } from './lib/outbound-rules.js';
 
 export class ConfigError extends Error {}
 
@@ -54,6 +55,10 @@ export interface Config {
   commandTimeoutMs?: number;
   /** Bytes of live output (deltas) kept per session in Redis for mid-message replay; the oldest go first. */
   liveBufferBytes?: number;
+  /** TROUPE_OUTBOUND_ALLOW: destinations the outbound guard lets through although private (lib/outbound.ts). */
+  outboundAllow: AllowRule[];
+  /** TROUPE_SKILL_HOSTS: the hosts a skill's source_url may name (and redirect to). */
+  skillHosts: string[];
 }
 
 type Env = Record<string, string | undefined>;
@@ -148,6 +153,8 @@ export function loadConfig(env: Env = process.env): Config {
     pairingCodeTtlSeconds: int('TROUPE_PAIRING_CODE_TTL_SECONDS', 600, 5),
     liveBufferBytes: int('TROUPE_LIVE_BUFFER_BYTES', 1024 * 1024, 4096, 256 * 1024 * 1024),
     commandTimeoutMs: env.TROUPE_COMMAND_TIMEOUT_MS ? int('TROUPE_COMMAND_TIMEOUT_MS', 15_000, 100, 600_000) : undefined,
+    outboundAllow: parseOutboundAllow(env.TROUPE_OUTBOUND_ALLOW, problems),
+    skillHosts: (env.TROUPE_SKILL_HOSTS || 'github.com,raw.githubusercontent.com').split(',').map((s) => s.trim().toLowerCase()).filter(Boolean),
   };
   if (problems.length) {
     throw new ConfigError(`Invalid configuration:\n  - ${problems.join('\n  - ')}\nSee the configuration table in README.md.`);

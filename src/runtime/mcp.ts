@@ -17,6 +17,7 @@ import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 import { db } from '../db/knex.js';
 import { unsealJson } from '../lib/secrets.js';
+import { outbound } from '../lib/outbound.js';
 import type { Logger } from '../log.js';
 import type { ToolDefinition } from './providers/types.js';
 
@@ -94,7 +95,8 @@ export class McpToolbox {
   private async connect(row: Record<string, any>, containerId: string, docker: Docker, log: Logger) {
     const env = unsealJson<Record<string, string>>(row.env_sealed, {});
     const transport: Transport = row.transport === 'http'
-      ? new StreamableHTTPClientTransport(new URL(row.url), { requestInit: { headers: env } })
+      // Through the outbound guard: private, loopback and metadata addresses only when allowed.
+      ? new StreamableHTTPClientTransport(new URL(row.url), { requestInit: { headers: env }, fetch: outbound().fetch('mcp') })
       : new DockerExecTransport(docker, containerId, [row.command, ...((row.args ?? []) as string[])], env, log);
     const client = new Client({ name: 'troupe', version: '0.1.0' });
     try {

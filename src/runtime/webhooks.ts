@@ -5,13 +5,17 @@
  *
  * Signature: `X-Troupe-Signature: sha256=<hex HMAC-SHA256(secret, "<timestamp>.<body>")>` with
  * `X-Troupe-Timestamp: <unix seconds>`; the secret is the agent's webhook secret.
+ *
+ * Deliveries go through the outbound guard (lib/outbound.ts): a webhook_url on a loopback, private,
+ * link-local or metadata address is not contacted; the attempt is recorded as blocked and not retried.
  */
 import crypto from 'node:crypto';
-import { Queue, Worker, type Job } from 'bullmq';
+import { Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
 import { config } from '../config.js';
 import { db } from '../db/knex.js';
 import { createRedis } from '../lib/redis.js';
 import { unseal } from '../lib/secrets.js';
+import { blockedCause, outbound } from '../lib/outbound.js';
 import type { Logger } from '../log.js';
 
 export const WEBHOOK_QUEUE = 'webhooks';
@@ -64,18 +68,24 @@ async function deliver(job: Job<{ agentEventId: string }>): Promise<void> {
   const started = Date.now();
   let status: number | null = null;
   let error: string | null = null;
+  let blocked = false;
   try {
-    const res = await fetch(agent.webhook_url, { method: 'POST', headers, body, signal: AbortSignal.timeout(config.webhookTimeoutMs), redirect: 'manual' });
+    const res = await outbound().fetch('webhook')(agent.webhook_url, { method: 'POST', headers, body, signal: AbortSignal.timeout(config.webhookTimeoutMs), redirect: 'manual' });
     status = res.status;
     await res.body?.cancel().catch(() => {});
     if (res.status < 200 || res.status >= 300) error = `HTTP ${res.status}`;
   } catch (err) {
-    error = (err as Error).name === 'TimeoutError' ? `no answer within ${config.webhookTimeoutMs} ms` : ((err as { cause?: Error }).cause?.message ?? (err as Error).message);
+    const refused = blockedCause(err);
+    blocked = refused !== null;
+    error = refused ? `blocked by the outbound guard (${refused.range} address); an operator can allow it in TROUPE_OUTBOUND_ALLOW`
+      : (err as Error).name === 'TimeoutError' ? `no answer within ${config.webhookTimeoutMs} ms` : ((err as { cause?: Error }).cause?.message ?? (err as Error).message);
   }
   await db('webhook_deliveries').insert({
     id: deliveryId, agent_id: agent.id, agent_event_id: ev.id, event_type: ev.type, url: agent.webhook_url,
     attempt: job.attemptsMade + 1, status_code: status, error, duration_ms: Date.now() - started, succeeded: error === null,
   });
+  // Retrying a blocked address cannot succeed: one recorded attempt, no more.
+  if (blocked) throw new UnrecoverableError(`webhook delivery blocked: ${error}`);
   if (error) throw new Error(`webhook delivery failed: ${error}`);
 }
 

@@ -3,12 +3,15 @@
  * (inline markdown with front matter, or fetched from a GitHub URL at creation) and agent types.
  */
 import matter from 'gray-matter';
+import { config } from '../config.js';
 import { db } from '../db/knex.js';
 import type { Principal } from '../http/auth.js';
 import { badRequest, conflict, notFound, unprocessable } from '../domain/errors.js';
+import { outbound, type OutboundGuard } from '../lib/outbound.js';
 import { sealJson } from '../lib/secrets.js';
+import { log } from '../log.js';
 import { isUuid, requireProject } from './access.js';
-import { requireAgent } from './agents.js';
+import { requireAgent, sameUrl } from './agents.js';
 
 // --- MCP servers ------------------------------------------------------------------------------
 
@@ -45,13 +48,37 @@ async function requireMcp(agentId: string, serverId: string) {
   return row;
 }
 
+/** Whether a change sends the server's env somewhere else: another url, command, args or transport. */
+function mcpDestinationChanged(row: Record<string, any>, input: Record<string, any>): boolean {
+  return ('transport' in input && input.transport !== row.transport)
+    || ('url' in input && !sameUrl(input.url, row.url))
+    || ('command' in input && (input.command ?? null) !== (row.command ?? null))
+    || ('args' in input && JSON.stringify(input.args ?? []) !== JSON.stringify(row.args ?? []));
+}
+
+/**
+ * Changing where the env goes (url, command, args, transport) clears the stored env unless the
+ * same request supplies it again, so a member cannot redirect secrets someone else stored; the
+ * response lists what was cleared in `secrets_cleared`.
+ */
 export async function updateMcpServer(principal: Principal, projectId: string, agentRef: string, serverId: string, input: Record<string, any>) {
   await requireProject(principal, projectId, 'write');
   const a = await requireAgent(projectId, agentRef);
-  const row = await requireMcp(a.id, serverId);
-  checkMcp({ transport: input.transport ?? row.transport, command: 'command' in input ? input.command : row.command, url: 'url' in input ? input.url : row.url });
-  const [updated] = await db('agent_mcp_servers').where({ id: row.id }).update({ ...mcpColumns(input), updated_at: db.fn.now() }).returning('*');
-  return serializeMcpServer(updated);
+  const found = await requireMcp(a.id, serverId);
+  checkMcp({ transport: input.transport ?? found.transport, command: 'command' in input ? input.command : found.command, url: 'url' in input ? input.url : found.url });
+  const { updated, cleared } = await db.transaction(async (tx) => {
+    const row = await tx('agent_mcp_servers').where({ id: found.id }).forUpdate().first();
+    const cols = mcpColumns(input);
+    const cleared: string[] = [];
+    if (mcpDestinationChanged(row, input) && !('env' in input) && row.env_sealed) {
+      cols.env_sealed = null;
+      cols.env_keys = JSON.stringify([]);
+      cleared.push('env');
+    }
+    const [updated] = await tx('agent_mcp_servers').where({ id: row.id }).update({ ...cols, updated_at: tx.fn.now() }).returning('*');
+    return { updated, cleared };
+  });
+  return { ...serializeMcpServer(updated), secrets_cleared: cleared };
 }
 
 export async function deleteMcpServer(principal: Principal, projectId: string, agentRef: string, serverId: string) {
@@ -75,6 +102,16 @@ export function serializeMcpServer(r: Record<string, any>) {
 // --- Skills -----------------------------------------------------------------------------------
 
 const SKILL_FETCH_TIMEOUT_MS = 5000;
+const SKILL_MAX_BYTES = 256 * 1024;
+const SKILL_MAX_REDIRECTS = 3;
+/**
+ * The one answer to every failed fetch, whatever went wrong (refused connection, unknown name,
+ * blocked address, HTTP error, too large, too slow): anything more specific would let a member
+ * map the network the server sits in. The reason goes to the log.
+ */
+export const SKILL_FETCH_ERROR =
+  'Could not fetch the skill from source_url: it must be a public markdown file of at most 256 KiB on an allowed host. ' +
+  'Check the URL, or send the markdown inline with skill_source "inline".';
 
 /** github.com/<o>/<r>/blob/<ref>/<path> → raw.githubusercontent.com/<o>/<r>/<ref>/<path> */
 export function rawGithubUrl(url: string): string {
@@ -82,19 +119,72 @@ export function rawGithubUrl(url: string): string {
   return m ? `https://raw.githubusercontent.com/${m[1]}/${m[2]}/${m[3]}` : url;
 }
 
-async function fetchSkill(url: string): Promise<string> {
-  const target = rawGithubUrl(url);
-  let res: Response;
+const skillHostAllowed = (u: URL, hosts: string[]) =>
+  (u.protocol === 'https:' || u.protocol === 'http:') && !u.username && !u.password && hosts.includes(u.hostname.toLowerCase());
+
+/**
+ * Fetches a skill's markdown: only from TROUPE_SKILL_HOSTS (github.com, raw.githubusercontent.com
+ * by default), through the outbound guard, following at most 3 redirects and only to those hosts,
+ * reading at most 256 KiB.
+ */
+export async function fetchSkill(url: string, opts: { guard?: OutboundGuard; hosts?: string[] } = {}): Promise<string> {
+  const hosts = opts.hosts ?? config.skillHosts;
+  let start: URL;
   try {
-    res = await fetch(target, { signal: AbortSignal.timeout(SKILL_FETCH_TIMEOUT_MS), redirect: 'follow' });
-  } catch (err) {
-    const why = (err as Error).name === 'TimeoutError' ? `no answer within ${SKILL_FETCH_TIMEOUT_MS / 1000}s` : ((err as { cause?: Error }).cause?.message ?? (err as Error).message);
-    throw unprocessable(`Could not fetch the skill from ${url}: ${why}. Check the URL, or send the markdown inline with skill_source "inline".`);
+    start = new URL(rawGithubUrl(url));
+  } catch {
+    throw badRequest('source_url is not a valid URL');
   }
-  if (!res.ok) throw unprocessable(`Could not fetch the skill from ${url}: HTTP ${res.status}`);
-  const text = await res.text();
-  if (text.length > 256 * 1024) throw unprocessable(`The skill at ${url} is larger than 256 KiB`);
-  return text;
+  // Decided from the URL alone, before any request: says nothing about the network.
+  if (!skillHostAllowed(start, hosts)) throw badRequest(`source_url must be an http(s) URL on ${hosts.join(', ')}`);
+  try {
+    return await fetchSkillFrom(start, hosts, opts.guard ?? outbound());
+  } catch (err) {
+    const e = err as Error & { cause?: Error & { cause?: Error } };
+    log.warn({ source_url: url, reason: e.message, cause: e.cause?.message, cause2: e.cause?.cause?.message }, 'skill fetch failed');
+    throw unprocessable(SKILL_FETCH_ERROR);
+  }
+}
+
+async function fetchSkillFrom(start: URL, hosts: string[], guard: OutboundGuard): Promise<string> {
+  const signal = AbortSignal.timeout(SKILL_FETCH_TIMEOUT_MS);
+  const fetchFn = guard.fetch('skill');
+  let target = start;
+  for (let hop = 0; ; hop++) {
+    const res = await fetchFn(target, { signal, redirect: 'manual', headers: { 'user-agent': 'Troupe-Skills/1', accept: 'text/markdown, text/plain, */*' } });
+    const location = res.headers.get('location');
+    if (res.status >= 300 && res.status < 400 && location) {
+      await res.body?.cancel().catch(() => {});
+      if (hop >= SKILL_MAX_REDIRECTS) throw new Error(`more than ${SKILL_MAX_REDIRECTS} redirects`);
+      const next = new URL(location, target);
+      if (!skillHostAllowed(next, hosts)) throw new Error(`redirect to ${next.protocol}//${next.host}, not an allowed skill host`);
+      target = next;
+      continue;
+    }
+    if (!res.ok) {
+      await res.body?.cancel().catch(() => {});
+      throw new Error(`HTTP ${res.status} from ${target.host}`);
+    }
+    if (Number(res.headers.get('content-length') ?? 0) > SKILL_MAX_BYTES) {
+      await res.body?.cancel().catch(() => {});
+      throw new Error(`larger than ${SKILL_MAX_BYTES} bytes (content-length)`);
+    }
+    // Streamed with a cap: a server that lies about (or omits) its length is cut off.
+    const chunks: Uint8Array[] = [];
+    let size = 0;
+    const reader = res.body!.getReader();
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      size += value.byteLength;
+      if (size > SKILL_MAX_BYTES) {
+        await reader.cancel().catch(() => {});
+        throw new Error(`larger than ${SKILL_MAX_BYTES} bytes`);
+      }
+      chunks.push(value);
+    }
+    return new TextDecoder('utf-8').decode(Buffer.concat(chunks));
+  }
 }
 
 /** Front matter may carry name, description and triggers; explicit fields win. */

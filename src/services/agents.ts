@@ -115,6 +115,25 @@ export async function getAgent(principal: Principal, projectId: string, ref: str
   return { ...serializeAgent(a, types), mcp_servers: mcp.map(serializeMcpServer), skills: skills.map(serializeSkill) };
 }
 
+/** Two URLs name the same destination (null = the provider's default endpoint). */
+export function sameUrl(a: string | null | undefined, b: string | null | undefined): boolean {
+  const norm = (u: string | null | undefined) => {
+    if (!u) return null;
+    try {
+      return new URL(u).href;
+    } catch {
+      return u;
+    }
+  };
+  return norm(a) === norm(b);
+}
+
+/**
+ * Changing where the model key goes (llm_base_url, or llm_provider and with it the default
+ * endpoint) clears the stored key unless the same request supplies one: a member who can edit the
+ * agent must not be able to send the key someone else stored to a server of their choosing.
+ * The response lists what was cleared in `secrets_cleared`.
+ */
 export async function updateAgent(principal: Principal, projectId: string, ref: string, input: Record<string, any>) {
   await requireProject(principal, projectId, 'write');
   const a = await requireAgent(projectId, ref);
@@ -125,8 +144,20 @@ export async function updateAgent(principal: Principal, projectId: string, ref: 
     const other = await findAgent(projectId, input.handle);
     if (other && other.id !== a.id) throw conflict(`An agent with handle "${input.handle}" already exists in this project`);
   }
-  await db('agents').where({ id: a.id }).update({ ...cols, updated_at: db.fn.now() });
-  return getAgent(principal, projectId, a.id);
+  const secretsCleared = await db.transaction(async (tx) => {
+    // Decide on the row as it is now, so a concurrent change of destination cannot slip between.
+    const cur = await tx('agents').where({ id: a.id }).forUpdate().first('llm_provider', 'llm_base_url', 'llm_api_key_sealed');
+    const destinationChanged = ('llm_base_url' in input && !sameUrl(input.llm_base_url, cur.llm_base_url))
+      || ('llm_provider' in input && input.llm_provider !== cur.llm_provider);
+    const cleared: string[] = [];
+    if (destinationChanged && !('llm_api_key' in input) && cur.llm_api_key_sealed) {
+      cols.llm_api_key_sealed = null;
+      cleared.push('llm_api_key');
+    }
+    await tx('agents').where({ id: a.id }).update({ ...cols, updated_at: tx.fn.now() });
+    return cleared;
+  });
+  return { ...(await getAgent(principal, projectId, a.id)), secrets_cleared: secretsCleared };
 }
 
 /** Soft-deletes the agent and its member row; its running sessions are stopped by the caller. */

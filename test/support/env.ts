@@ -8,3 +8,7 @@ process.env.TROUPE_DEFAULT_IMAGE ??= 'troupe-sandbox-minimal:latest';
 process.env.TROUPE_INSTANCE ??= 'test';
 process.env.TROUPE_WEBHOOK_BACKOFF_MS ??= '100';
 process.env.TROUPE_ADMIN_USERS ??= 'test-admin';
+// The suite's fake model servers, webhook receivers and MCP servers listen on 127.0.0.1, which the
+// outbound guard blocks by default: allowed here explicitly. The SSRF tests run without this.
+process.env.TROUPE_OUTBOUND_ALLOW ??= '127.0.0.1';
+process.env.TROUPE_SKILL_HOSTS ??= 'github.com,raw.githubusercontent.com,127.0.0.1';

@@ -1,6 +1,7 @@
 /** Claude through the official SDK's streaming Messages API. */
 import Anthropic from '@anthropic-ai/sdk';
-import { abortError, toProviderError, type ProviderOptions } from './index.js';
+import { abortError, checkModelUrl, providerGuard, toProviderError, type ProviderOptions } from './index.js';
+import type { OutboundGuard } from '../../lib/outbound.js';
 import {
   ModelProviderError,
   type ChatMessage,
@@ -26,6 +27,7 @@ export class AnthropicProvider implements ModelProvider {
   private readonly model: string;
   private readonly baseUrl: string;
   private readonly apiKey: string | null;
+  private readonly guard: OutboundGuard;
   private readonly client: Anthropic | null;
 
   constructor(cfg: ProviderConfig, opts: ProviderOptions = {}) {
@@ -34,12 +36,15 @@ export class AnthropicProvider implements ModelProvider {
     // SDK's on-disk credential profiles, which belong to whoever runs the worker.
     this.baseUrl = cfg.baseUrl || DEFAULT_BASE_URL;
     this.apiKey = cfg.apiKey || null;
+    this.guard = providerGuard(opts);
     this.client = this.apiKey
       ? new Anthropic({
           apiKey: this.apiKey,
           baseURL: this.baseUrl,
           maxRetries: opts.maxRetries ?? 2,
           timeout: opts.timeoutMs ?? 120_000,
+          // Every request (redirects too) goes through the outbound guard.
+          fetch: this.guard.fetch('model'),
         })
       : null;
   }
@@ -49,6 +54,8 @@ export class AnthropicProvider implements ModelProvider {
     if (!this.client) {
       throw new ModelProviderError("Anthropic needs an API key: set the agent's llm_api_key.", undefined, false);
     }
+    await checkModelUrl(this.guard, 'anthropic', this.baseUrl);
+    if (req.signal?.aborted) throw abortError();
     let streamStarted = false;
     // A throwing onTextDelta is the caller's bug, not a broken stream: rethrow it untouched.
     let deltaError: unknown;

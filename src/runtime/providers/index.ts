@@ -9,6 +9,7 @@ import { AnthropicProvider } from './anthropic.js';
 import { OpenAIProvider } from './openai.js';
 import { ScriptedProvider } from './scripted.js';
 import { ModelProviderError, type ModelProvider, type ProviderConfig } from './types.js';
+import { blockedCause, outbound, type OutboundBlockedError, type OutboundGuard } from '../../lib/outbound.js';
 
 export { AnthropicProvider, OpenAIProvider, ScriptedProvider };
 
@@ -18,6 +19,39 @@ export interface ProviderOptions {
   maxRetries?: number;
   /** Per-request timeout in ms. Default 120 000. */
   timeoutMs?: number;
+  /** The outbound guard every request goes through. Default: the deployment's (lib/outbound.ts). */
+  guard?: OutboundGuard;
+}
+
+/**
+ * Refuses a base URL the outbound guard blocks before the SDK tries (and retries) it, with a
+ * message fit for the session's `error`. The guard still checks every connection the SDK makes
+ * (redirects, DNS answers that change); this is only the quick, clear answer.
+ */
+export async function checkModelUrl(guard: OutboundGuard, provider: 'anthropic' | 'openai', baseUrl: string): Promise<void> {
+  try {
+    await guard.check(baseUrl, 'model');
+  } catch (err) {
+    const blocked = blockedCause(err);
+    if (blocked) throw blockedError(provider, baseUrl, blocked);
+    if (err instanceof TypeError) throw new ModelProviderError(`${LABEL[provider]}: llm_base_url ${baseUrl} is not usable: ${err.message}`, undefined, false);
+    // A name that does not resolve: the SDK's own attempt reports it as a connection error.
+  }
+}
+
+function blockedError(provider: 'anthropic' | 'openai', baseUrl: string, blocked: OutboundBlockedError): ModelProviderError {
+  return new ModelProviderError(
+    `${LABEL[provider]}: llm_base_url ${baseUrl} is refused by the outbound guard (${blocked.range} address). ` +
+      'Model servers on loopback, private, link-local or metadata addresses need an operator to allow them in TROUPE_OUTBOUND_ALLOW ' +
+      '(loopback ones are allowed when the server listens on loopback only).',
+    undefined,
+    false,
+  );
+}
+
+/** The guard a provider uses. */
+export function providerGuard(opts: ProviderOptions): OutboundGuard {
+  return opts.guard ?? outbound();
 }
 
 export function createProvider(cfg: ProviderConfig, opts: ProviderOptions = {}): ModelProvider {
@@ -58,6 +92,8 @@ export function toProviderError(err: unknown, ctx: ErrorContext): Error {
   if (err instanceof ModelProviderError) return redactError(err, ctx.apiKey);
 
   const label = LABEL[ctx.provider];
+  const blocked = blockedCause(err);
+  if (blocked) return blockedError(ctx.provider, ctx.baseUrl, blocked);
   const fail = (message: string, status: number | undefined, retryable: boolean) =>
     new ModelProviderError(redact(message, ctx.apiKey), status, retryable);
 

@@ -1,6 +1,7 @@
 /** OpenAI, or any server speaking its Chat Completions API (vLLM, Ollama, LiteLLM...) via baseUrl. */
 import OpenAI from 'openai';
-import { abortError, toProviderError, type ProviderOptions } from './index.js';
+import { abortError, checkModelUrl, providerGuard, toProviderError, type ProviderOptions } from './index.js';
+import type { OutboundGuard } from '../../lib/outbound.js';
 import {
   ModelProviderError,
   type ChatMessage,
@@ -25,6 +26,7 @@ export class OpenAIProvider implements ModelProvider {
   private readonly model: string;
   private readonly baseUrl: string;
   private readonly apiKey: string | null;
+  private readonly guard: OutboundGuard;
   private readonly client: OpenAI | null;
 
   constructor(cfg: ProviderConfig, opts: ProviderOptions = {}) {
@@ -32,6 +34,7 @@ export class OpenAIProvider implements ModelProvider {
     // Explicit values so OPENAI_* variables of the worker's environment never stand in for the agent's.
     this.baseUrl = cfg.baseUrl || DEFAULT_BASE_URL;
     this.apiKey = cfg.apiKey || null;
+    this.guard = providerGuard(opts);
     const key = this.apiKey ?? (cfg.baseUrl ? NO_KEY : null);
     this.client = key
       ? new OpenAI({
@@ -41,6 +44,8 @@ export class OpenAIProvider implements ModelProvider {
           project: null,
           maxRetries: opts.maxRetries ?? 2,
           timeout: opts.timeoutMs ?? 120_000,
+          // Every request (redirects too) goes through the outbound guard.
+          fetch: this.guard.fetch('model'),
         })
       : null;
   }
@@ -50,6 +55,8 @@ export class OpenAIProvider implements ModelProvider {
     if (!this.client) {
       throw new ModelProviderError("OpenAI needs an API key: set the agent's llm_api_key.", undefined, false);
     }
+    await checkModelUrl(this.guard, 'openai', this.baseUrl);
+    if (req.signal?.aborted) throw abortError();
     let streamStarted = false;
     // A throwing onTextDelta is the caller's bug, not a broken stream: rethrow it untouched.
     let deltaError: unknown;
