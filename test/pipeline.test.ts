@@ -29,7 +29,7 @@ describe('event pipeline', function () {
   before(async () => {
     await apiServer(); // installs the process's ports; this suite swaps the pipeline for its own
     saved = ports();
-    pipeline = new EventPipeline().onSessionEvents({
+    pipeline = new EventPipeline(`test-reactions-${crypto.randomBytes(3).toString('hex')}`).onSessionEvents({
       name: 'test-recorder',
       mode: 'queued',
       wants: (s: SessionRow) => s.trigger_type === 'pair',

@@ -53,6 +53,9 @@ export class EventPipeline implements EventSink {
   private readonly agent: AgentEventListener[] = [];
   private queue?: Queue;
 
+  /** `queueName`: a pipeline of its own (tests) must not share its jobs with the process's. */
+  constructor(private readonly queueName = PIPELINE_QUEUE) {}
+
   onSessionEvents(listener: SessionEventListener): this {
     (listener.mode === 'inline' ? this.inline : this.queued).push(listener);
     return this;
@@ -82,7 +85,7 @@ export class EventPipeline implements EventSink {
   }
 
   private reactionQueue(): Queue {
-    this.queue ??= new Queue(PIPELINE_QUEUE, {
+    this.queue ??= new Queue(this.queueName, {
       connection: createRedis({ forBullmq: true, name: 'troupe-pipeline' }),
       prefix: `${config.redisPrefix}:bull`,
       defaultJobOptions: {
@@ -102,7 +105,7 @@ export class EventPipeline implements EventSink {
 
   /** Runs the queued listeners on this process (workers call it). */
   startConsumer(opts: { concurrency?: number } = {}): { close(): Promise<void> } {
-    const worker = new Worker(PIPELINE_QUEUE, (job, token) => this.react(job, token), {
+    const worker = new Worker(this.queueName, (job, token) => this.react(job, token), {
       connection: createRedis({ forBullmq: true, name: 'troupe-pipeline-worker' }),
       prefix: `${config.redisPrefix}:bull`,
       concurrency: opts.concurrency ?? 20,
