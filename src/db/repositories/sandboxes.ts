@@ -32,18 +32,11 @@ export interface SandboxRow {
   updated_at: Date;
 }
 
-export interface NewSandbox {
+export type NewSandbox = Pick<SandboxRow, 'project_id' | 'image' | 'env_sealed' | 'env_keys' | 'limits' | 'metadata' | 'timeout_seconds'> & {
   id?: string;
-  project_id: string;
   agent_id: string;
-  image: string;
-  env_sealed: string | null;
-  env_keys: string[];
-  limits: SandboxLimits;
-  metadata: Record<string, unknown>;
-  timeout_seconds: number | null;
   owner_session_id?: string;
-}
+};
 
 export async function insert(conn: Db, row: NewSandbox): Promise<SandboxRow> {
   const [out] = await conn('sandboxes')
