@@ -52,11 +52,11 @@ async function pauseIdle(log: Logger, idleTimeoutSeconds: number) {
   }
 }
 
-export async function removeOrphans(log: Logger) {
+export async function removeOrphans(log: Logger, opts: { poolMaxAgeSeconds?: number } = {}) {
   const all = await sandboxDriver().list({ instance: config.instance });
   // Unclaimed warm-pool containers belong to a live worker's pool unless they outlived the age at
   // which their owner would have replaced them (then the owner is gone).
-  const poolLimit = Date.now() - 2 * config.poolMaxAgeSeconds * 1000;
+  const poolLimit = Date.now() - 2 * (opts.poolMaxAgeSeconds ?? config.poolMaxAgeSeconds) * 1000;
   for (const c of all.filter((x) => !sandboxIdOf(x) && x.name.startsWith(POOL_NAME_PREFIX))) {
     if ((c.createdAt ?? Date.now()) < poolLimit) {
       await sandboxDriver().remove(c.id).catch(() => {});

@@ -1,12 +1,13 @@
 /** Seed 002: sandboxes and the sessions inside them, plus POST /api/v1/sessions (a session with its own sandbox). */
 import { defineRoute } from '../registry.js';
+import type { Principal } from '../auth.js';
 import { idOrHandle, obj, uuid } from '../schema.js';
 import { db } from '../../db/knex.js';
 import { loadEvents, type SessionRow } from '../../db/session-store.js';
 import { HttpError } from '../errors.js';
 import { badRequest } from '../../domain/errors.js';
 import { log } from '../../log.js';
-import { projectIdsOf, requireProject, resolveProject } from '../../services/access.js';
+import { assertActsAsSelf, assertOwn, ownAgent, ownSession, projectIdsOf, requireProject, resolveProject } from '../../services/access.js';
 import { requireAgent } from '../../services/agents.js';
 import { ensureContainer } from '../../runtime/sandbox/containers.js';
 import { getSandboxRow, insertSandbox, serializeSandbox } from '../../services/sandboxes.js';
@@ -39,6 +40,7 @@ defineRoute({
   body: createSandboxBody, status: 201,
   handler: async (_ctx, { principal, body }) => {
     const m = await resolveProject(principal, body.project_id, 'write');
+    await assertActsAsSelf(principal, body.agent);
     const agent = await requireAgent(m.projectId, body.agent).catch(() => { throw badRequest(`Unknown agent "${body.agent}" in this project`); });
     const sb = await insertSandbox(db, m.projectId, agent, { image: body.image, env: body.env, limits: body.limits, metadata: body.metadata, timeout: body.timeout });
     try {
@@ -61,14 +63,22 @@ defineRoute({
     const ids = query.project_id ? [(await requireProject(principal, query.project_id)).projectId] : await projectIdsOf(principal);
     const q = db('sandboxes').whereIn('project_id', ids).orderBy('created_at', 'desc').limit(500);
     if (query.state) q.andWhere({ state: query.state });
+    const self = ownAgent(principal); // an agent key sees its own agent's sandboxes only
+    if (self) q.andWhere({ agent_id: self });
     return (await q).map(serializeSandbox);
   },
 });
 
 defineRoute({
   method: 'get', path: '/api/v1/sandboxes/:id', tag: 'Sandboxes (002)', summary: 'Get a sandbox',
-  handler: async (_ctx, { principal, params }) => serializeSandbox(await getSandboxRow(await projectIdsOf(principal), params.id)),
+  handler: async (_ctx, { principal, params }) => serializeSandbox(await ownSandbox(principal, params.id)),
 });
+
+/** A sandbox the caller may see: for an agent key, only its own agent's (else 404). */
+async function ownSandbox(principal: Principal, id: string) {
+  const sb = await getSandboxRow(await projectIdsOf(principal), id);
+  return assertOwn(principal, sb, [sb.agent_id], 'Sandbox');
+}
 
 async function sessionsIn(sandboxId: string): Promise<SessionRow[]> {
   return db('sessions').where({ sandbox_id: sandboxId }).orderBy('created_at');
@@ -77,7 +87,7 @@ async function sessionsIn(sandboxId: string): Promise<SessionRow[]> {
 defineRoute({
   method: 'delete', path: '/api/v1/sandboxes/:id', tag: 'Sandboxes (002)', summary: 'Delete a sandbox: stop its sessions, remove its container',
   handler: async (_ctx, { principal, params }) => {
-    const sb = await getSandboxRow(await projectIdsOf(principal), params.id);
+    const sb = await ownSandbox(principal, params.id);
     await requireProject(principal, sb.project_id, 'write');
     for (const s of await sessionsIn(sb.id)) await stopSession(s, 'sandbox deleted').catch(() => {});
     if (sb.container_id) await sandboxDriver().remove(sb.container_id).catch((err) => log.warn({ err }, 'container removal failed'));
@@ -92,7 +102,7 @@ for (const action of ['pause', 'resume'] as const) {
     summary: action === 'pause' ? 'Freeze the sandbox and pause its sessions' : 'Unfreeze the sandbox and resume its paused sessions',
     body: obj({}),
     handler: async (_ctx, { principal, params }) => {
-      const sb = await getSandboxRow(await projectIdsOf(principal), params.id);
+      const sb = await ownSandbox(principal, params.id);
       await requireProject(principal, sb.project_id, 'write');
       if (action === 'pause') {
         if (sb.state !== 'active') throw new HttpError(409, `Cannot pause a sandbox that is ${sb.state}`);
@@ -115,7 +125,7 @@ defineRoute({
   method: 'post', path: '/api/v1/sandboxes/:id/sessions', tag: 'Sandboxes (002)', summary: 'Start a session in a sandbox (several may share one)',
   body: createSandboxSessionBody, status: 201, idempotent: true,
   handler: async (ctx, { principal, params, body }) => {
-    const sb = await getSandboxRow(await projectIdsOf(principal), params.id);
+    const sb = await ownSandbox(principal, params.id);
     const m = await requireProject(principal, sb.project_id, 'write');
     if (sb.state === 'stopped') throw new HttpError(409, 'This sandbox was deleted; create a new one');
     const s = await createSession(m, { agentRef: sb.agent_id!, sandbox: sb, metadata: body.metadata, message: body.message, idempotencyKey: ctx.get('idempotency-key') || undefined });
@@ -126,8 +136,11 @@ defineRoute({
 defineRoute({
   method: 'get', path: '/api/v1/sandboxes/:id/sessions', tag: 'Sandboxes (002)', summary: 'List the sessions of a sandbox',
   handler: async (_ctx, { principal, params }) => {
-    const sb = await getSandboxRow(await projectIdsOf(principal), params.id);
-    return (await sessionQuery().where('s.sandbox_id', sb.id).orderBy('s.created_at')).map(session002View);
+    const sb = await ownSandbox(principal, params.id);
+    const q = sessionQuery().where('s.sandbox_id', sb.id).orderBy('s.created_at');
+    const self = ownAgent(principal); // a pair's workspace also holds the other agent's sessions
+    if (self) q.andWhere('s.agent_id', self);
+    return (await q).map(session002View);
   },
 });
 
@@ -139,6 +152,7 @@ defineRoute({
   body: createSessionBody, status: 201, idempotent: true,
   handler: async (ctx, { principal, body }) => {
     const m = await resolveProject(principal, body.project_id, 'write');
+    await assertActsAsSelf(principal, body.agent_id);
     const s = await createSession(m, { agentRef: body.agent_id, message: body.message, metadata: body.metadata, idempotencyKey: ctx.get('idempotency-key') || undefined });
     return session002View(await withViewData(s));
   },
@@ -147,7 +161,7 @@ defineRoute({
 defineRoute({
   method: 'get', path: '/api/v1/sessions/:sid', tag: 'Sessions (002)', summary: 'Get a session with its full message history (content blocks)',
   handler: async (_ctx, { principal, params }) => {
-    const s = await requireSession(await projectIdsOf(principal), params.sid);
+    const s = ownSession(principal, await requireSession(await projectIdsOf(principal), params.sid));
     return { ...session002View(await withViewData(s)), messages: messagesView(s.id, await loadEvents(s.id)) };
   },
 });
@@ -165,7 +179,7 @@ defineRoute({
   body: sendSessionMessageBody, query: obj({ wait: { type: 'boolean', default: true }, timeout: { type: 'integer', minimum: 1, maximum: 3600, default: 600 } }),
   idempotent: true,
   handler: async (ctx, { principal, params, body, query }) => {
-    const s = await requireSession(await projectIdsOf(principal), params.sid);
+    const s = ownSession(principal, await requireSession(await projectIdsOf(principal), params.sid));
     await requireProject(principal, s.project_id, 'write');
     assertDirectMessages(s);
     const text = body.content.filter((b: { type: string }) => b.type === 'text').map((b: { text: string }) => b.text).join('\n');
@@ -189,7 +203,7 @@ defineRoute({
   method: 'post', path: '/api/v1/sessions/:sid/interrupt', tag: 'Sessions (002)', summary: 'Abort the current model call or tool; the session becomes idle',
   body: obj({}),
   handler: async (_ctx, { principal, params }) => {
-    const s = await requireSession(await projectIdsOf(principal), params.sid);
+    const s = ownSession(principal, await requireSession(await projectIdsOf(principal), params.sid));
     await requireProject(principal, s.project_id, 'write');
     return session002View(await withViewData(await interruptSession(s)));
   },
