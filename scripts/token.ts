@@ -1,7 +1,5 @@
 // Prints a user JWT for local use: npm run token -- --user alice [--expires 30d]
-import { signUserToken } from '../src/http/auth.js';
-import { config } from '../src/config.js';
-
+// Every token carries an expiry (the api refuses tokens without `exp`).
 const args = process.argv.slice(2);
 const at = (flag: string) => {
   const i = args.indexOf(flag);
@@ -12,7 +10,15 @@ if (!user) {
   console.error('usage: npm run token -- --user <name> [--expires 30d]');
   process.exit(2);
 }
-const token = await signUserToken(user, at('--expires') ?? '30d');
-if (config.jwtSecretIsDevDefault) console.error('(signed with the DEV default TROUPE_JWT_SECRET)');
-console.log(token);
-process.exit(0);
+try {
+  const { config } = await import('../src/config.js');
+  const { signUserToken } = await import('../src/http/auth.js');
+  const token = await signUserToken(user, at('--expires') ?? '30d');
+  if (config.jwtSecretIsDevDefault) console.error('(signed with the DEV default TROUPE_JWT_SECRET: accepted only by a server listening on loopback)');
+  console.log(token);
+  process.exit(0);
+} catch (err) {
+  // Configuration problems (e.g. HOST beyond loopback without TROUPE_JWT_SECRET) print as they are.
+  console.error((err as Error).name === 'ConfigError' ? (err as Error).message : err);
+  process.exit(1);
+}

@@ -1,165 +1,368 @@
 /**
- * All configuration comes from environment variables, read and validated here once at start-up.
- * Every bad value is reported together, with what was expected, before anything connects.
+ * All configuration comes from environment variables. `loadConfig(env)` checks them against one
+ * JSON Schema (`envSchema`), reports every bad value together with what was expected, and returns
+ * a new, deeply frozen `Config`. It reads nothing but its argument, so tests build their own:
+ * `loadConfig({ ...process.env, TROUPE_POOL_SIZE: '0' })`, or pass the one option a component
+ * takes; the process-wide `config` below is never changed after start-up (assigning to it throws).
  */
 import os from 'node:os';
 import crypto from 'node:crypto';
+import net from 'node:net';
+import { Ajv, type ErrorObject } from 'ajv';
+import addFormatsModule from 'ajv-formats';
 import { parseOutboundAllow, type AllowRule } from './lib/outbound-rules.js';
 
-export class ConfigError extends Error {}
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
 
-const DEV_JWT_SECRET = 'troupe-dev-secret-change-me';
+/** The JWT secret used when none is set. Public (it is in this file): loopback-only use. */
+export const DEV_JWT_SECRET = 'troupe-dev-secret-change-me';
+/** The secrets-at-rest key used when none is set, derived from a public string: loopback-only use. */
+export const DEV_SECRET_KEY_HEX = crypto.createHash('sha256').update('troupe-dev-secret-key').digest('hex');
+/** Secrets anyone can read in this repository or its history; treated exactly like "unset". */
+const KNOWN_JWT_SECRETS = new Set([
+  DEV_JWT_SECRET,
+  'change-me-please-0123456789', // docker-compose.yml's default before it required one
+]);
+
+// ---------------------------------------------------------------------------------------------
+// The environment, as a JSON Schema. `x-expected` says in words what a value must be (used in
+// error messages); `x-secret` keeps a value out of error messages.
+// ---------------------------------------------------------------------------------------------
+type Prop = Record<string, unknown>;
+const int = (def: number, min: number, max = Number.MAX_SAFE_INTEGER) =>
+  ({ type: 'integer', minimum: min, maximum: max, default: def }) as const;
+const num = (def: number, min: number, max: number) => ({ type: 'number', minimum: min, maximum: max, default: def }) as const;
+/** A string with a default; `optional` (no default) leaves the value undefined when unset. */
+const str = (def: string, extra: Prop = {}) => ({ type: 'string', minLength: 1, maxLength: 4096, default: def, ...extra }) as const;
+const optional = (extra: Prop = {}) => ({ type: 'string', minLength: 1, maxLength: 4096, ...extra }) as const;
+const oneOf = <const T extends readonly string[]>(values: T, def: T[number]) => ({ type: 'string', enum: values, default: def }) as const;
+const url = (def: string, schemes: string[]) => str(def, {
+  format: 'uri',
+  pattern: `^(${schemes.join('|')})://`,
+  'x-expected': `a ${schemes.map((s) => `${s}://`).join(' or ')} URL`,
+  'x-url': true,
+});
+
+export const envSchema = {
+  type: 'object',
+  properties: {
+    PORT: int(3000, 0, 65535),
+    HOST: str('127.0.0.1', { pattern: '^[^\\s/]+$', 'x-expected': 'a host name or IP address to listen on' }),
+    TROUPE_PUBLIC_URL: optional({ pattern: '^https?://', 'x-expected': 'an http:// or https:// URL' }),
+    DATABASE_URL: url('postgres://troupe:troupe@127.0.0.1:5432/troupe', ['postgres', 'postgresql']),
+    REDIS_URL: url('redis://127.0.0.1:6379', ['redis', 'rediss']),
+    TROUPE_REDIS_PREFIX: str('troupe', { maxLength: 200, pattern: '^\\S+$', 'x-expected': 'a prefix without spaces' }),
+    DOCKER_HOST: optional(),
+    TROUPE_JWT_SECRET: optional({ minLength: 16, 'x-secret': true, 'x-expected': 'at least 16 characters (generate one: openssl rand -hex 32)' }),
+    TROUPE_SECRET_KEY: optional({
+      pattern: '^([0-9a-fA-F]{64}|[A-Za-z0-9+/_-]{43}=?)$',
+      'x-secret': true,
+      'x-expected': '32 bytes as 64 hex characters or base64 (generate one: openssl rand -hex 32)',
+    }),
+    TROUPE_LOG_LEVEL: oneOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], 'info'),
+    TROUPE_INSTANCE: optional({ maxLength: 200, pattern: '^\\S+$', 'x-expected': 'a label without spaces' }),
+    TROUPE_WORKER_CONCURRENCY: int(20, 1, 1000),
+    TROUPE_IDLE_TIMEOUT_SECONDS: int(300, 1),
+    TROUPE_DEFAULT_IMAGE: str('troupe-sandbox-default:latest', { maxLength: 300 }),
+    TROUPE_SANDBOX_MEMORY_MB: int(512, 16, 1024 * 1024),
+    TROUPE_SANDBOX_CPUS: num(1, 0.01, 256),
+    TROUPE_SANDBOX_PIDS_LIMIT: int(256, 8, 1_000_000),
+    TROUPE_TOOL_TIMEOUT_SECONDS: int(120, 1, 24 * 3600),
+    TROUPE_POOL_SIZE: int(2, 0, 100),
+    TROUPE_POOL_MAX_AGE_SECONDS: int(600, 10),
+    TROUPE_BODY_LIMIT_BYTES: int(1024 * 1024, 1024),
+    TROUPE_JOB_LOCK_MS: int(30_000, 1000),
+    TROUPE_REAPER_INTERVAL_MS: int(10_000, 100),
+    TROUPE_ADMIN_USERS: str('admin'),
+    TROUPE_SHUTDOWN_TIMEOUT_MS: int(10_000, 0),
+    TROUPE_WEBHOOK_ATTEMPTS: int(8, 1, 50),
+    TROUPE_WEBHOOK_BACKOFF_MS: int(2000, 10),
+    TROUPE_WEBHOOK_TIMEOUT_MS: int(10_000, 100),
+    TROUPE_UPDATES_RETENTION_HOURS: int(168, 1),
+    TROUPE_PAIRING_CODE_TTL_SECONDS: int(600, 5),
+    TROUPE_EXECUTOR: oneOf(['on', 'off'], 'on'),
+    TROUPE_LIVE_BUFFER_BYTES: int(1024 * 1024, 4096, 256 * 1024 * 1024),
+    TROUPE_COMMAND_TIMEOUT_MS: { type: 'integer', minimum: 100, maximum: 600_000 },
+    TROUPE_OUTBOUND_ALLOW: optional({ maxLength: 10_000, 'x-expected': 'a comma-separated list of hosts, host:port, IPs or CIDRs' }),
+    TROUPE_SKILL_HOSTS: str('github.com,raw.githubusercontent.com', { maxLength: 2000 }),
+  },
+  additionalProperties: false,
+} as const;
+
+/**
+ * The environment after validation, derived from the schema: numbers for integer and number
+ * properties, the enum's values for enums, strings otherwise; undefined when unset without a default.
+ */
+type Props = typeof envSchema.properties;
+type ValueOf<P> = P extends { type: 'integer' | 'number' } ? number : P extends { enum: readonly (infer E)[] } ? E : string;
+type Env = { [K in keyof Props]: Props[K] extends { default: unknown } ? ValueOf<Props[K]> : ValueOf<Props[K]> | undefined };
 
 export interface Config {
-  port: number;
-  host: string;
-  publicUrl: string;
-  databaseUrl: string;
-  redisUrl: string;
+  readonly port: number;
+  /** Listen address. Default 127.0.0.1: anything else needs real secrets (see `checkSecrets`). */
+  readonly host: string;
+  /** True when `host` is loopback only (127.0.0.0/8, ::1, localhost): the dev defaults are allowed. */
+  readonly loopbackOnly: boolean;
+  readonly publicUrl: string;
+  readonly databaseUrl: string;
+  readonly redisUrl: string;
   /** Prefix of every Redis key and channel, so several deployments (or the tests) share a Redis. */
-  redisPrefix: string;
-  dockerHost?: string;
-  jwtSecret: string;
-  jwtSecretIsDevDefault: boolean;
-  /** 32-byte key for AES-256-GCM encryption of secrets at rest. */
-  secretKey: Buffer;
-  secretKeyIsDevDefault: boolean;
-  logLevel: string;
+  readonly redisPrefix: string;
+  readonly dockerHost?: string;
+  /** HS256 secret of user JWTs (not enumerable, so it stays out of logs and spreads). */
+  readonly jwtSecret: string;
+  readonly jwtSecretIsDevDefault: boolean;
+  /** 32-byte key for AES-256-GCM encryption of secrets at rest; each read returns a fresh copy. */
+  readonly secretKey: Buffer;
+  readonly secretKeyIsDevDefault: boolean;
+  readonly logLevel: string;
   /** Names this runtime instance in container labels; the reaper only touches its own. */
-  instance: string;
-  workerConcurrency: number;
-  idleTimeoutSeconds: number;
-  defaultImage: string;
-  sandboxMemoryMb: number;
-  sandboxCpus: number;
-  sandboxPidsLimit: number;
-  toolTimeoutSeconds: number;
+  readonly instance: string;
+  readonly workerConcurrency: number;
+  readonly idleTimeoutSeconds: number;
+  readonly defaultImage: string;
+  readonly sandboxMemoryMb: number;
+  readonly sandboxCpus: number;
+  readonly sandboxPidsLimit: number;
+  readonly toolTimeoutSeconds: number;
   /** Warm pool: paused containers kept ready per sandbox shape per worker (0 = off), and their max age. */
-  poolSize: number;
-  poolMaxAgeSeconds: number;
-  bodyLimitBytes: number;
+  readonly poolSize: number;
+  readonly poolMaxAgeSeconds: number;
+  readonly bodyLimitBytes: number;
   /** BullMQ lock duration: how soon a dead worker's session is taken over by another. */
-  jobLockMs: number;
-  reaperIntervalMs: number;
-  /** User ids (JWT `sub`) allowed on admin surfaces: /debug/events, /admin/queues. */
-  adminUsers: string[];
-  shutdownTimeoutMs: number;
+  readonly jobLockMs: number;
+  readonly reaperIntervalMs: number;
+  /** User ids (JWT `sub`) allowed on admin surfaces such as /debug/events. */
+  readonly adminUsers: readonly string[];
+  readonly shutdownTimeoutMs: number;
   /** Webhook delivery: attempts, first retry delay (doubling), request timeout. */
-  webhookAttempts: number;
-  webhookBackoffMs: number;
-  webhookTimeoutMs: number;
+  readonly webhookAttempts: number;
+  readonly webhookBackoffMs: number;
+  readonly webhookTimeoutMs: number;
   /** How long GET /api/v1/updates can look back. */
-  updatesRetentionHours: number;
-  pairingCodeTtlSeconds: number;
-  /** How long the api waits for a worker to acknowledge a command before answering 503 (caps every command's own limit). */
-  commandTimeoutMs?: number;
+  readonly updatesRetentionHours: number;
+  readonly pairingCodeTtlSeconds: number;
+  /** TROUPE_EXECUTOR: false runs every tool command as its own `docker exec`. */
+  readonly executor: boolean;
   /** Bytes of live output (deltas) kept per session in Redis for mid-message replay; the oldest go first. */
-  liveBufferBytes?: number;
+  readonly liveBufferBytes: number;
+  /** Caps how long the api waits for a worker to acknowledge a command before answering 503 (unset: each command's own limit). */
+  readonly commandTimeoutMs?: number;
   /** TROUPE_OUTBOUND_ALLOW: destinations the outbound guard lets through although private (lib/outbound.ts). */
-  outboundAllow: AllowRule[];
+  readonly outboundAllow: readonly AllowRule[];
   /** TROUPE_SKILL_HOSTS: the hosts a skill's source_url may name (and redirect to). */
-  skillHosts: string[];
+  readonly skillHosts: readonly string[];
 }
 
-type Env = Record<string, string | undefined>;
+// ajv-formats ships CJS; under ESM its default export sits one level down.
+const addFormats = ((addFormatsModule as unknown as { default?: unknown }).default ?? addFormatsModule) as (a: Ajv) => Ajv;
+const ajv = addFormats(new Ajv({ allErrors: true, coerceTypes: true, useDefaults: true, strict: true }));
+ajv.addVocabulary(['x-expected', 'x-secret', 'x-url']);
+const validateEnv = ajv.compile(envSchema);
 
-export function loadConfig(env: Env = process.env): Config {
-  const problems: string[] = [];
-  const int = (name: string, def: number, min: number, max = Number.MAX_SAFE_INTEGER): number => {
-    const raw = env[name];
-    if (raw === undefined || raw === '') return def;
-    const n = Number(raw);
-    if (!Number.isInteger(n) || n < min || n > max) {
-      problems.push(`${name}=${JSON.stringify(raw)}: expected an integer between ${min} and ${max}`);
-      return def;
-    }
-    return n;
-  };
-  const num = (name: string, def: number, min: number, max: number): number => {
-    const raw = env[name];
-    if (raw === undefined || raw === '') return def;
-    const n = Number(raw);
-    if (!Number.isFinite(n) || n < min || n > max) {
-      problems.push(`${name}=${JSON.stringify(raw)}: expected a number between ${min} and ${max}`);
-      return def;
-    }
-    return n;
-  };
-  const url = (name: string, def: string, protocols: string[]): string => {
-    const raw = env[name] || def;
-    try {
-      const u = new URL(raw);
-      if (!protocols.includes(u.protocol)) throw new Error();
-    } catch {
-      problems.push(`${name}: expected a ${protocols.join(' or ')} URL, got ${JSON.stringify(raw.replace(/:[^:@/]*@/, ':***@'))}`);
-    }
-    return raw;
-  };
+// ---------------------------------------------------------------------------------------------
+// Default secrets: the one decision, pure so it can be tested on its own.
+// ---------------------------------------------------------------------------------------------
 
-  const port = int('PORT', 3000, 0, 65535);
-  const logLevel = env.TROUPE_LOG_LEVEL || 'info';
-  if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(logLevel)) {
-    problems.push(`TROUPE_LOG_LEVEL=${JSON.stringify(logLevel)}: expected fatal|error|warn|info|debug|trace|silent`);
+/** Whether listening on `host` reaches this machine only: 127.0.0.0/8, ::1 (or v4-mapped 127/8), localhost. */
+export function isLoopbackHost(host: string): boolean {
+  let h = host.trim().toLowerCase();
+  if (h.startsWith('[') && h.endsWith(']')) h = h.slice(1, -1);
+  if (h === 'localhost' || h === 'localhost.') return true;
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/.exec(h);
+  if (mapped) h = mapped[1];
+  if (net.isIPv4(h)) return h.split('.')[0] === '127';
+  if (net.isIPv6(h)) {
+    const list = new net.BlockList();
+    list.addAddress('::1', 'ipv6');
+    return list.check(h, 'ipv6');
   }
+  return false; // any other name may resolve to a reachable address
+}
 
-  let secretKey: Buffer;
-  const rawKey = env.TROUPE_SECRET_KEY;
-  if (rawKey) {
-    const buf = /^[0-9a-fA-F]{64}$/.test(rawKey) ? Buffer.from(rawKey, 'hex') : Buffer.from(rawKey, 'base64');
-    if (buf.length !== 32) problems.push('TROUPE_SECRET_KEY: expected 32 bytes as 64 hex characters or base64');
-    secretKey = buf.length === 32 ? buf : Buffer.alloc(32);
+/** The dev key or an obviously weak one: treated exactly like an unset TROUPE_SECRET_KEY. */
+export function isKnownSecretKey(key: Buffer): boolean {
+  // A key of one repeated byte: all zeros is what a malformed key once silently became.
+  return key.toString('hex') === DEV_SECRET_KEY_HEX || key.every((b) => b === key[0]);
+}
+
+const NOTE_JWT = 'using the DEV default TROUPE_JWT_SECRET: fine on loopback; set your own before listening on another address.';
+const NOTE_KEY = 'using the DEV default TROUPE_SECRET_KEY for secrets at rest: fine on loopback; set your own ' +
+  '(and move stored secrets to it with TROUPE_SECRET_KEY_OLD=dev npm run rotate-secret-key) before listening on another address.';
+
+export interface SecretsVerdict {
+  loopbackOnly: boolean;
+  jwtSecretIsDevDefault: boolean;
+  secretKeyIsDevDefault: boolean;
+  /** Reasons to refuse to start (non-empty only when listening beyond loopback). */
+  refuse: string[];
+  /** Things to print at start (dev defaults on loopback). */
+  notes: string[];
+}
+
+/**
+ * Unset or publicly known secrets are fine for local use and refused anywhere else: a server
+ * that anyone else can reach must not let them mint tokens (TROUPE_JWT_SECRET) or read stored
+ * model keys and env values (TROUPE_SECRET_KEY).
+ */
+export function checkSecrets(input: { host: string; jwtSecret?: string; secretKey?: Buffer }): SecretsVerdict {
+  const loopbackOnly = isLoopbackHost(input.host);
+  const jwtSecretIsDevDefault = !input.jwtSecret || KNOWN_JWT_SECRETS.has(input.jwtSecret);
+  const secretKeyIsDevDefault = !input.secretKey || isKnownSecretKey(input.secretKey);
+  const refuse: string[] = [];
+  const notes: string[] = [];
+  const state = (set: unknown) => (set ? 'a publicly known default' : 'not set');
+  if (loopbackOnly) {
+    if (jwtSecretIsDevDefault) notes.push(NOTE_JWT);
+    if (secretKeyIsDevDefault) notes.push(NOTE_KEY);
   } else {
-    // Dev default only: derived from a fixed string so local data stays readable across restarts.
-    secretKey = crypto.createHash('sha256').update('troupe-dev-secret-key').digest();
+    const where = `HOST=${input.host} listens beyond loopback`;
+    if (jwtSecretIsDevDefault) {
+      refuse.push(`TROUPE_JWT_SECRET is ${state(input.jwtSecret)} and ${where}: anyone who can reach the server could sign tokens for any user. ` +
+        'Set TROUPE_JWT_SECRET to a long random value, e.g. `export TROUPE_JWT_SECRET=$(openssl rand -hex 32)`, or listen on loopback only (HOST=127.0.0.1).');
+    }
+    if (secretKeyIsDevDefault) {
+      refuse.push(`TROUPE_SECRET_KEY is ${state(input.secretKey)} and ${where}: stored model keys and env values could be decrypted by anyone with this source. ` +
+        'Set TROUPE_SECRET_KEY to 32 random bytes, e.g. `export TROUPE_SECRET_KEY=$(openssl rand -hex 32)` ' +
+        '(data sealed under the dev key: TROUPE_SECRET_KEY_OLD=dev npm run rotate-secret-key, see SECURITY.md), or listen on loopback only (HOST=127.0.0.1).');
+    }
   }
-
-  const jwtSecret = env.TROUPE_JWT_SECRET || DEV_JWT_SECRET;
-  if (env.TROUPE_JWT_SECRET !== undefined && env.TROUPE_JWT_SECRET.length < 16) {
-    problems.push('TROUPE_JWT_SECRET: expected at least 16 characters');
-  }
-
-  const cfg: Config = {
-    port,
-    host: env.HOST || '0.0.0.0',
-    publicUrl: env.TROUPE_PUBLIC_URL || `http://localhost:${port}`,
-    databaseUrl: url('DATABASE_URL', 'postgres://troupe:troupe@127.0.0.1:5432/troupe', ['postgres:', 'postgresql:']),
-    redisUrl: url('REDIS_URL', 'redis://127.0.0.1:6379', ['redis:', 'rediss:']),
-    redisPrefix: env.TROUPE_REDIS_PREFIX || 'troupe',
-    dockerHost: env.DOCKER_HOST || undefined,
-    jwtSecret,
-    jwtSecretIsDevDefault: !env.TROUPE_JWT_SECRET,
-    secretKey,
-    secretKeyIsDevDefault: !rawKey,
-    logLevel,
-    instance: env.TROUPE_INSTANCE || os.hostname(),
-    workerConcurrency: int('TROUPE_WORKER_CONCURRENCY', 20, 1, 1000),
-    idleTimeoutSeconds: int('TROUPE_IDLE_TIMEOUT_SECONDS', 300, 1),
-    defaultImage: env.TROUPE_DEFAULT_IMAGE || 'troupe-sandbox-default:latest',
-    sandboxMemoryMb: int('TROUPE_SANDBOX_MEMORY_MB', 512, 16, 1024 * 1024),
-    sandboxCpus: num('TROUPE_SANDBOX_CPUS', 1, 0.01, 256),
-    sandboxPidsLimit: int('TROUPE_SANDBOX_PIDS_LIMIT', 256, 8, 1_000_000),
-    toolTimeoutSeconds: int('TROUPE_TOOL_TIMEOUT_SECONDS', 120, 1, 24 * 3600),
-    poolSize: int('TROUPE_POOL_SIZE', 2, 0, 100),
-    poolMaxAgeSeconds: int('TROUPE_POOL_MAX_AGE_SECONDS', 600, 10),
-    bodyLimitBytes: int('TROUPE_BODY_LIMIT_BYTES', 1024 * 1024, 1024),
-    jobLockMs: int('TROUPE_JOB_LOCK_MS', 30_000, 1000),
-    reaperIntervalMs: int('TROUPE_REAPER_INTERVAL_MS', 10_000, 100),
-    adminUsers: (env.TROUPE_ADMIN_USERS || 'admin').split(',').map((s) => s.trim()).filter(Boolean),
-    shutdownTimeoutMs: int('TROUPE_SHUTDOWN_TIMEOUT_MS', 10_000, 0),
-    webhookAttempts: int('TROUPE_WEBHOOK_ATTEMPTS', 8, 1, 50),
-    webhookBackoffMs: int('TROUPE_WEBHOOK_BACKOFF_MS', 2000, 10),
-    webhookTimeoutMs: int('TROUPE_WEBHOOK_TIMEOUT_MS', 10_000, 100),
-    updatesRetentionHours: int('TROUPE_UPDATES_RETENTION_HOURS', 168, 1),
-    pairingCodeTtlSeconds: int('TROUPE_PAIRING_CODE_TTL_SECONDS', 600, 5),
-    liveBufferBytes: int('TROUPE_LIVE_BUFFER_BYTES', 1024 * 1024, 4096, 256 * 1024 * 1024),
-    commandTimeoutMs: env.TROUPE_COMMAND_TIMEOUT_MS ? int('TROUPE_COMMAND_TIMEOUT_MS', 15_000, 100, 600_000) : undefined,
-    outboundAllow: parseOutboundAllow(env.TROUPE_OUTBOUND_ALLOW, problems),
-    skillHosts: (env.TROUPE_SKILL_HOSTS || 'github.com,raw.githubusercontent.com').split(',').map((s) => s.trim().toLowerCase()).filter(Boolean),
-  };
-  if (problems.length) {
-    throw new ConfigError(`Invalid configuration:\n  - ${problems.join('\n  - ')}\nSee the configuration table in README.md.`);
-  }
-  return cfg;
+  return { loopbackOnly, jwtSecretIsDevDefault, secretKeyIsDevDefault, refuse, notes };
 }
 
+/** TROUPE_SECRET_KEY's value as bytes (64 hex characters, or base64/base64url); null if not 32 bytes. */
+export function decodeSecretKey(raw: string): Buffer | null {
+  const buf = /^[0-9a-fA-F]{64}$/.test(raw) ? Buffer.from(raw, 'hex') : Buffer.from(raw.replace(/-/g, '+').replace(/_/g, '/'), 'base64');
+  return buf.length === 32 ? buf : null;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+function expectation(p: Prop): string {
+  if (typeof p['x-expected'] === 'string') return p['x-expected'];
+  if (Array.isArray(p.enum)) return (p.enum as string[]).join('|');
+  if (p.type === 'integer' || p.type === 'number') {
+    const kind = p.type === 'integer' ? 'an integer' : 'a number';
+    return p.maximum === Number.MAX_SAFE_INTEGER ? `${kind} of at least ${p.minimum}` : `${kind} between ${p.minimum} and ${p.maximum}`;
+  }
+  return `a string of ${p.minLength} to ${p.maxLength} characters`;
+}
+
+function problemOf(name: string, raw: string | undefined, e: ErrorObject): string {
+  const p = (envSchema.properties as Record<string, Prop>)[name];
+  if (!p) return `${name}: ${e.message ?? 'invalid'}`;
+  let shown: string;
+  if (p['x-secret']) shown = '';
+  else if (p['x-url']) shown = `=${JSON.stringify((raw ?? '').replace(/:[^:@/]*@/, ':***@'))}`;
+  else shown = `=${JSON.stringify(raw)}`;
+  return `${name}${shown}: expected ${expectation(p)}`;
+}
+
+function deepFreeze<T>(o: T): T {
+  if (o && typeof o === 'object' && !Object.isFrozen(o)) {
+    for (const v of Object.values(o)) deepFreeze(v);
+    Object.freeze(o);
+  }
+  return o;
+}
+
+/**
+ * Reads and checks the environment; every problem is reported in one ConfigError. Pure: reads
+ * only `env` (and the host name, as the default instance label). The result is deeply frozen.
+ */
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  // Only the variables the schema knows; empty means unset.
+  const given: Record<string, string> = {};
+  for (const name of Object.keys(envSchema.properties)) {
+    const v = env[name];
+    if (v !== undefined && v !== '') given[name] = v;
+  }
+  const values: Record<string, unknown> = { ...given };
+  const problems: string[] = [];
+  if (!validateEnv(values)) {
+    const seen = new Set<string>();
+    for (const e of validateEnv.errors ?? []) {
+      const name = e.instancePath.split('/')[1] ?? '';
+      if (seen.has(name)) continue;
+      seen.add(name);
+      problems.push(problemOf(name, given[name], e));
+    }
+  }
+  const v = values as unknown as Env;
+
+  let secretKey: Buffer | undefined;
+  if (v.TROUPE_SECRET_KEY && !problems.some((p) => p.startsWith('TROUPE_SECRET_KEY'))) {
+    secretKey = decodeSecretKey(v.TROUPE_SECRET_KEY) ?? undefined;
+    if (!secretKey) problems.push(`TROUPE_SECRET_KEY: expected ${expectation(envSchema.properties.TROUPE_SECRET_KEY)}`);
+  }
+  const outboundAllow = parseOutboundAllow(v.TROUPE_OUTBOUND_ALLOW, problems);
+  const host = typeof v.HOST === 'string' ? v.HOST : '127.0.0.1';
+  const secrets = checkSecrets({ host, jwtSecret: v.TROUPE_JWT_SECRET, secretKey });
+  // A value already reported as malformed is not reported again as "not set".
+  const refused = secrets.refuse.filter((r) => !problems.some((p) => p.startsWith(r.split(' ')[0])));
+  problems.push(...refused);
+
+  if (problems.length) {
+    const more = refused.length ? ' Production settings: SECURITY.md.' : '';
+    throw new ConfigError(`Invalid configuration:\n  - ${problems.join('\n  - ')}\nSee the configuration table in README.md.${more}`);
+  }
+
+  const jwtSecret = v.TROUPE_JWT_SECRET ?? DEV_JWT_SECRET;
+  const key = Buffer.from(secretKey ?? Buffer.from(DEV_SECRET_KEY_HEX, 'hex'));
+  const cfg: Omit<Config, 'jwtSecret' | 'secretKey'> = {
+    port: v.PORT,
+    host,
+    loopbackOnly: secrets.loopbackOnly,
+    publicUrl: v.TROUPE_PUBLIC_URL ?? `http://localhost:${v.PORT}`,
+    databaseUrl: v.DATABASE_URL,
+    redisUrl: v.REDIS_URL,
+    redisPrefix: v.TROUPE_REDIS_PREFIX,
+    dockerHost: v.DOCKER_HOST,
+    jwtSecretIsDevDefault: secrets.jwtSecretIsDevDefault,
+    secretKeyIsDevDefault: secrets.secretKeyIsDevDefault,
+    logLevel: v.TROUPE_LOG_LEVEL,
+    instance: v.TROUPE_INSTANCE ?? os.hostname(),
+    workerConcurrency: v.TROUPE_WORKER_CONCURRENCY,
+    idleTimeoutSeconds: v.TROUPE_IDLE_TIMEOUT_SECONDS,
+    defaultImage: v.TROUPE_DEFAULT_IMAGE,
+    sandboxMemoryMb: v.TROUPE_SANDBOX_MEMORY_MB,
+    sandboxCpus: v.TROUPE_SANDBOX_CPUS,
+    sandboxPidsLimit: v.TROUPE_SANDBOX_PIDS_LIMIT,
+    toolTimeoutSeconds: v.TROUPE_TOOL_TIMEOUT_SECONDS,
+    poolSize: v.TROUPE_POOL_SIZE,
+    poolMaxAgeSeconds: v.TROUPE_POOL_MAX_AGE_SECONDS,
+    bodyLimitBytes: v.TROUPE_BODY_LIMIT_BYTES,
+    jobLockMs: v.TROUPE_JOB_LOCK_MS,
+    reaperIntervalMs: v.TROUPE_REAPER_INTERVAL_MS,
+    adminUsers: v.TROUPE_ADMIN_USERS.split(',').map((s) => s.trim()).filter(Boolean),
+    shutdownTimeoutMs: v.TROUPE_SHUTDOWN_TIMEOUT_MS,
+    webhookAttempts: v.TROUPE_WEBHOOK_ATTEMPTS,
+    webhookBackoffMs: v.TROUPE_WEBHOOK_BACKOFF_MS,
+    webhookTimeoutMs: v.TROUPE_WEBHOOK_TIMEOUT_MS,
+    updatesRetentionHours: v.TROUPE_UPDATES_RETENTION_HOURS,
+    pairingCodeTtlSeconds: v.TROUPE_PAIRING_CODE_TTL_SECONDS,
+    executor: v.TROUPE_EXECUTOR !== 'off',
+    liveBufferBytes: v.TROUPE_LIVE_BUFFER_BYTES,
+    commandTimeoutMs: v.TROUPE_COMMAND_TIMEOUT_MS,
+    outboundAllow,
+    skillHosts: v.TROUPE_SKILL_HOSTS.split(',').map((s) => s.trim().toLowerCase()).filter(Boolean),
+  };
+  // Secrets are getters, not enumerable: JSON.stringify(config) or a log of it shows neither,
+  // and the key's bytes cannot be overwritten through a returned Buffer.
+  Object.defineProperties(cfg, {
+    jwtSecret: { get: () => jwtSecret, enumerable: false },
+    secretKey: { get: () => Buffer.from(key), enumerable: false },
+  });
+  return deepFreeze(cfg) as unknown as Config;
+}
+
+/** What `npm start` and the worker print at start about the secrets in use. */
+export function startupNotes(c: Config): string[] {
+  if (!c.loopbackOnly) return []; // beyond loopback, loadConfig has already refused the defaults
+  return [c.jwtSecretIsDevDefault && NOTE_JWT, c.secretKeyIsDevDefault && NOTE_KEY].filter((n): n is string => !!n);
+}
+
+/** The process-wide configuration, read once from process.env at start-up. */
 export const config: Config = loadConfig();

@@ -2,7 +2,7 @@
  * `npm start`: the api and a session worker in one process, for local use. In production run
  * them apart: `npm run start:api` (any number) and `npm run start:worker` (any number, any host).
  */
-import { config } from './config.js';
+import { config, startupNotes } from './config.js';
 import { onShutdown, runMain } from './lib/process.js';
 
 runMain('Troupe', async () => {
@@ -14,8 +14,8 @@ runMain('Troupe', async () => {
   console.log(`\nTroupe is running at ${url}  (${apiOnly ? 'api only' : 'api + worker'})`);
   console.log(`  API reference:  ${url}/openapi.json`);
   console.log(`  Get a token:    npm run token -- --user alice`);
-  if (config.jwtSecretIsDevDefault) console.log('  Note: using the DEV default TROUPE_JWT_SECRET; set your own outside local use.');
-  if (config.secretKeyIsDevDefault) console.log('  Note: using the DEV default TROUPE_SECRET_KEY for secrets at rest; set your own outside local use.');
+  // Dev defaults are allowed on loopback only (config.ts refuses them anywhere else): say so.
+  for (const note of startupNotes(config)) console.log(`  Note: ${note}`);
   console.log('');
   // Worker first: its sessions go back to the queue before the api stops answering.
   onShutdown('troupe', async () => {

@@ -160,13 +160,7 @@ describe('warm pool (real Docker engine)', function () {
         const cs = await poolContainers(config.instance);
         return cs.find((c) => c.Labels['troupe.pool']?.includes('|128|'))?.Id;
       });
-      const saved = config.poolMaxAgeSeconds;
-      try {
-        config.poolMaxAgeSeconds = 0; // every pool container counts as abandoned
-        await removeOrphans(log);
-      } finally {
-        config.poolMaxAgeSeconds = saved;
-      }
+      await removeOrphans(log, { poolMaxAgeSeconds: 0 }); // every pool container counts as abandoned
       expect(await docker.getContainer(orphan).inspect().catch((e) => e.statusCode)).to.equal(404);
       await orphanDriver.stopWarmPool();
     });

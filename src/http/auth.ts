@@ -9,9 +9,9 @@ import { db } from '../db/knex.js';
 import { hashApiKey } from '../lib/secrets.js';
 import { unauthorized } from './errors.js';
 
-export type Principal =
-  | { kind: 'user'; userId: string }
-  | { kind: 'agent'; agentId: string; projectId: string; memberId: string; keyId: string };
+import type { Principal } from '../domain/principal.js';
+
+export type { Principal };
 
 const secret = () => new TextEncoder().encode(config.jwtSecret);
 
@@ -40,7 +40,8 @@ export async function authenticateToken(token: string | null): Promise<Principal
     return { kind: 'agent', agentId: row.agent_id, projectId: row.project_id, memberId: row.member_id, keyId: row.id };
   }
   try {
-    const { payload } = await jwtVerify(token, secret(), { algorithms: ['HS256'] });
+    // A token without an expiry would be valid for ever: `exp` is required.
+    const { payload } = await jwtVerify(token, secret(), { algorithms: ['HS256'], requiredClaims: ['exp'] });
     if (!payload.sub || typeof payload.sub !== 'string') throw new Error('no sub');
     return { kind: 'user', userId: payload.sub };
   } catch {

@@ -17,7 +17,7 @@ export type AllowRule =
   | { kind: 'host'; host: string; port?: number; text: string };
 
 export interface OutboundPolicy {
-  allow: AllowRule[];
+  allow: readonly AllowRule[];
   /** Loopback-only dev mode: model servers on loopback (Ollama on localhost:11434) are allowed. */
   loopbackModels: boolean;
 }

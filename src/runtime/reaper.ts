@@ -33,7 +33,7 @@ export function startReaper(log: Logger, deps: ReaperDeps = {}): { stop(): void;
     running = true;
     try {
       await pauseIdle(log, opts.idleTimeoutSeconds ?? config.idleTimeoutSeconds);
-      await removeOrphans(log, driver);
+      await removeOrphans(log, { driver });
       await requeueStranded();
       await deps.sweepPipeline?.();
       await pruneAgentEvents(config.updatesRetentionHours);
@@ -62,11 +62,12 @@ async function pauseIdle(log: Logger, idleTimeoutSeconds: number) {
   }
 }
 
-export async function removeOrphans(log: Logger, driver: SandboxDriver = sandboxDriver()) {
+export async function removeOrphans(log: Logger, opts: { driver?: SandboxDriver; poolMaxAgeSeconds?: number } = {}) {
+  const driver = opts.driver ?? sandboxDriver();
   const all = await driver.list({ instance: config.instance });
   // Unclaimed warm-pool containers belong to a live worker's pool unless they outlived the age at
   // which their owner would have replaced them (then the owner is gone).
-  const poolLimit = Date.now() - 2 * config.poolMaxAgeSeconds * 1000;
+  const poolLimit = Date.now() - 2 * (opts.poolMaxAgeSeconds ?? config.poolMaxAgeSeconds) * 1000;
   for (const c of all.filter((x) => !sandboxIdOf(x) && x.name.startsWith(POOL_NAME_PREFIX))) {
     if ((c.createdAt ?? Date.now()) < poolLimit) {
       await driver.remove(c.id).catch(() => {});

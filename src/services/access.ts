@@ -1,13 +1,32 @@
 /**
  * Project membership and roles. Anything in a project the caller is not a member of is reported
  * as not found (404), so ids of other projects' objects reveal nothing. Viewers may read only.
+ *
+ * An agent's API key acts only as that agent (SPEC section 3): the hub routes, its own sessions
+ * and its own tasks. It never manages anything (`need: 'manage'` and `'admin'` refuse it with
+ * 403), and sees or starts only its own agent's sessions, sandboxes, chats and pairs (`ownAgent`,
+ * `assertOwn`, `assertActsAsSelf`, called by the routes).
  */
 import { db } from '../db/knex.js';
-import type { Principal } from '../http/auth.js';
+import type { Principal } from '../domain/principal.js';
 import { badRequest, forbidden, notFound } from '../domain/errors.js';
 
 export type Role = 'owner' | 'admin' | 'member' | 'viewer';
-export type Need = 'read' | 'write' | 'admin';
+/**
+ * read: any member. write: not a viewer. manage: configure the project's agents (agents, API keys,
+ * webhooks, MCP servers, skills, agent types): a user who is not a viewer, never an agent key.
+ * admin: members and roles: project owners and admins.
+ */
+export type Need = 'read' | 'write' | 'manage' | 'admin';
+
+export const AGENT_KEY_REFUSED =
+  'An agent API key acts only as its own agent (hub routes, its own sessions and tasks): ' +
+  'managing agents, API keys, webhooks, MCP servers, skills, agent types, projects or members needs a user token';
+
+/** 403 for agent API keys: the one rule for everything that manages rather than acts. */
+export function refuseAgentKey(principal: Principal): void {
+  if (principal.kind === 'agent') throw forbidden(AGENT_KEY_REFUSED);
+}
 
 export interface Membership {
   projectId: string;
@@ -36,7 +55,8 @@ export async function membershipOf(principal: Principal, projectId: string): Pro
 export async function requireProject(principal: Principal, projectId: string, need: Need = 'read'): Promise<Membership> {
   const m = await membershipOf(principal, projectId);
   if (!m) throw notFound('Project');
-  if (need === 'write' && m.role === 'viewer') throw forbidden('Viewers cannot make changes in this project');
+  if (need === 'manage' || need === 'admin') refuseAgentKey(principal);
+  if (need !== 'read' && m.role === 'viewer') throw forbidden('Viewers cannot make changes in this project');
   if (need === 'admin' && !['owner', 'admin'].includes(m.role)) throw forbidden('Only project owners and admins can do this');
   return m;
 }
@@ -63,4 +83,39 @@ export async function projectIdsOf(principal: Principal): Promise<string[]> {
   if (principal.kind === 'agent') return [principal.projectId];
   const rows = await db('project_members').where({ user_id: principal.userId, member_type: 'user' }).whereNull('deleted_at').select('project_id');
   return rows.map((r) => r.project_id as string);
+}
+
+/** The agent an API key acts as, or undefined for a user (no per-agent restriction). */
+export function ownAgent(principal: Principal): string | undefined {
+  return principal.kind === 'agent' ? principal.agentId : undefined;
+}
+
+/**
+ * For an agent key, a session (sandbox, pair...) of another agent is reported as not found, as an
+ * object of another project would be. `agentIds` are the agents the object belongs to.
+ */
+export function assertOwn<T>(principal: Principal, row: T, agentIds: Array<string | null | undefined>, what: string): T {
+  if (principal.kind === 'agent' && !agentIds.includes(principal.agentId)) throw notFound(what);
+  return row;
+}
+
+/** A session (conversation) row as the caller may see it: 404 for an agent key and another agent's session. */
+export function ownSession<T extends object>(principal: Principal, s: T, what = 'Session'): T {
+  return assertOwn(principal, s, [(s as { agent_id?: string | null }).agent_id], what);
+}
+
+/**
+ * An agent key starts sessions, sandboxes and chats only for its own agent, lists only its own
+ * conversations and posts only as itself: the agent named (by id or handle; any one of `refs`)
+ * must be the key's own, else 403. Asking another agent goes through a hub task. Users pass.
+ */
+export async function assertActsAsSelf(principal: Principal, refs: string | null | undefined | Array<string | null | undefined>): Promise<void> {
+  if (principal.kind !== 'agent') return;
+  const named = (Array.isArray(refs) ? refs : [refs]).filter((r): r is string => !!r);
+  if (named.includes(principal.agentId)) return;
+  const self = named.length ? await db('agents').where({ id: principal.agentId }).first('handle') : undefined;
+  if (!self || !named.includes(self.handle)) {
+    throw forbidden('An agent API key acts only as its own agent: it cannot act for another agent, nor see or start its sessions ' +
+      '(ask that agent with a task: POST /api/v1/tasks)');
+  }
 }

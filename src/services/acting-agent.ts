@@ -3,7 +3,7 @@
  * named by `asAgentId` in a project the user belongs to (write actions need a non-viewer role).
  */
 import { db } from '../db/knex.js';
-import type { Principal } from '../http/auth.js';
+import type { Principal } from '../domain/principal.js';
 import { badRequest, notFound } from '../domain/errors.js';
 import { isUuid, requireProject, type Need } from './access.js';
 

@@ -5,7 +5,7 @@
 import matter from 'gray-matter';
 import { config } from '../config.js';
 import { db } from '../db/knex.js';
-import type { Principal } from '../http/auth.js';
+import type { Principal } from '../domain/principal.js';
 import { badRequest, conflict, notFound, unprocessable } from '../domain/errors.js';
 import { outbound, type OutboundGuard } from '../lib/outbound.js';
 import { sealJson } from '../lib/secrets.js';
@@ -119,7 +119,7 @@ export function rawGithubUrl(url: string): string {
   return m ? `https://raw.githubusercontent.com/${m[1]}/${m[2]}/${m[3]}` : url;
 }
 
-const skillHostAllowed = (u: URL, hosts: string[]) =>
+const skillHostAllowed = (u: URL, hosts: readonly string[]) =>
   (u.protocol === 'https:' || u.protocol === 'http:') && !u.username && !u.password && hosts.includes(u.hostname.toLowerCase());
 
 /**
@@ -146,7 +146,7 @@ export async function fetchSkill(url: string, opts: { guard?: OutboundGuard; hos
   }
 }
 
-async function fetchSkillFrom(start: URL, hosts: string[], guard: OutboundGuard): Promise<string> {
+async function fetchSkillFrom(start: URL, hosts: readonly string[], guard: OutboundGuard): Promise<string> {
   const signal = AbortSignal.timeout(SKILL_FETCH_TIMEOUT_MS);
   const fetchFn = guard.fetch('skill');
   let target = start;

@@ -4,7 +4,7 @@
  */
 import crypto from 'node:crypto';
 import { db, type Db } from '../db/knex.js';
-import type { Principal } from '../http/auth.js';
+import type { Principal } from '../domain/principal.js';
 import { badRequest, conflict, notFound } from '../domain/errors.js';
 import { hashApiKey, newApiKey, seal } from '../lib/secrets.js';
 import { isUuid, requireProject } from './access.js';

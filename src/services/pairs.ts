@@ -16,7 +16,7 @@
 import crypto from 'node:crypto';
 import { db, type Db, type Tx } from '../db/knex.js';
 import { getSession, type EventRow, type SessionRow } from '../db/session-store.js';
-import type { Principal } from '../http/auth.js';
+import type { Principal } from '../domain/principal.js';
 import { badRequest, conflict, notFound } from '../domain/errors.js';
 import { log } from '../log.js';
 import { ports } from '../domain/ports.js';

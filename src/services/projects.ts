@@ -1,6 +1,6 @@
 /** Projects and their human members. */
 import { db } from '../db/knex.js';
-import type { Principal } from '../http/auth.js';
+import type { Principal } from '../domain/principal.js';
 import { badRequest, conflict, notFound } from '../domain/errors.js';
 import { isUuid, requireProject, type Role } from './access.js';
 

@@ -73,6 +73,7 @@ export function serializeSandbox(sb: SandboxRow) {
   };
 }
 
-export async function listSandboxes(projectIds: string[], state?: sandboxes.SandboxState): Promise<SandboxRow[]> {
-  return sandboxes.list(projectIds, { state, limit: 500 });
+/** `agentId`: only that agent's (what an agent key may see). */
+export async function listSandboxes(projectIds: string[], filter: { state?: sandboxes.SandboxState; agentId?: string } = {}): Promise<SandboxRow[]> {
+  return sandboxes.list(projectIds, { ...filter, limit: 500 });
 }

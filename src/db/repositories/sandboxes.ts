@@ -59,9 +59,10 @@ export async function inProjects(projectIds: string[], id: string): Promise<Sand
   return db('sandboxes').where({ id }).whereIn('project_id', projectIds).first();
 }
 
-export async function list(projectIds: string[], opts: { state?: SandboxState; limit: number }): Promise<SandboxRow[]> {
+export async function list(projectIds: string[], opts: { state?: SandboxState; agentId?: string; limit: number }): Promise<SandboxRow[]> {
   const q = db('sandboxes').whereIn('project_id', projectIds).orderBy('created_at', 'desc').limit(opts.limit);
   if (opts.state) q.andWhere({ state: opts.state });
+  if (opts.agentId) q.andWhere({ agent_id: opts.agentId });
   return q;
 }
 

@@ -1,9 +1,20 @@
 /** Seed 004 agent management: agents, API keys, MCP servers, skills, agent types. */
-import { defineRoute } from '../registry.js';
+import { defineRoute, type RouteDef } from '../registry.js';
 import { nonEmpty, obj, pagination } from '../schema.js';
 import * as agents from '../../services/agents.js';
 import * as extras from '../../services/agent-extras.js';
 import { stopSessionsOfAgent } from '../../services/sessions.js';
+import { requireProject } from '../../services/access.js';
+
+/**
+ * Management: creating or changing agents, their keys, webhooks, MCP servers and skills, and
+ * reading keys and webhook deliveries. Users who are not viewers only; an agent API key gets 403
+ * (services/access.ts, need 'manage'), checked before the service runs.
+ */
+const managed = (handler: RouteDef['handler']): RouteDef['handler'] => async (ctx, input) => {
+  await requireProject(input.principal, input.params.projectId, 'manage');
+  return handler(ctx, input);
+};
 
 const nullableString = (max: number) => ({ type: ['string', 'null'], maxLength: max });
 const nullableUri = { type: ['string', 'null'], format: 'uri', maxLength: 2000 };
@@ -60,7 +71,7 @@ defineRoute({
 defineRoute({
   method: 'post', path: P, tag: 'Agents', summary: "Create an agent (and its member_type 'agent' project member)",
   body: createAgentBody, status: 201,
-  handler: (_ctx, { principal, params, body }) => agents.createAgent(principal, params.projectId, body),
+  handler: managed((_ctx, { principal, params, body }) => agents.createAgent(principal, params.projectId, body)),
 });
 defineRoute({
   method: 'get', path: `${P}/:agentId`, tag: 'Agents', summary: 'Get an agent (by id or handle) with its MCP servers and skills',
@@ -68,42 +79,42 @@ defineRoute({
 });
 defineRoute({
   method: 'patch', path: `${P}/:agentId`, tag: 'Agents', summary: 'Update an agent', body: updateAgentBody,
-  handler: (_ctx, { principal, params, body }) => agents.updateAgent(principal, params.projectId, params.agentId, body),
+  handler: managed((_ctx, { principal, params, body }) => agents.updateAgent(principal, params.projectId, params.agentId, body)),
 });
 defineRoute({
   method: 'delete', path: `${P}/:agentId`, tag: 'Agents', summary: 'Soft-delete an agent and its project member; stops its running sessions',
-  handler: async (_ctx, { principal, params }) => {
+  handler: managed(async (_ctx, { principal, params }) => {
     const a = await agents.deleteAgent(principal, params.projectId, params.agentId);
     const stopped = await stopSessionsOfAgent(a.id, 'agent deleted');
     return { id: a.id, deleted: true, stopped_sessions: stopped };
-  },
+  }),
 });
 
 // API keys: shown once at creation, stored hashed, revocable.
 defineRoute({
   method: 'post', path: `${P}/:agentId/api-keys`, tag: 'Agents', summary: "Create an API key for the agent (the key is shown only in this response)",
   body: obj({ name: nullableString(200) }), status: 201,
-  handler: (_ctx, { principal, params, body }) => agents.createApiKey(principal, params.projectId, params.agentId, body),
+  handler: managed((_ctx, { principal, params, body }) => agents.createApiKey(principal, params.projectId, params.agentId, body)),
 });
 defineRoute({
   method: 'get', path: `${P}/:agentId/api-keys`, tag: 'Agents', summary: "List the agent's API keys (without the keys)",
-  handler: (_ctx, { principal, params }) => agents.listApiKeys(principal, params.projectId, params.agentId),
+  handler: managed((_ctx, { principal, params }) => agents.listApiKeys(principal, params.projectId, params.agentId)),
 });
 defineRoute({
   method: 'delete', path: `${P}/:agentId/api-keys/:keyId`, tag: 'Agents', summary: 'Revoke an API key',
-  handler: (_ctx, { principal, params }) => agents.revokeApiKey(principal, params.projectId, params.agentId, params.keyId),
+  handler: managed((_ctx, { principal, params }) => agents.revokeApiKey(principal, params.projectId, params.agentId, params.keyId)),
 });
 
 // Webhooks
 defineRoute({
   method: 'post', path: `${P}/:agentId/webhook-secret`, tag: 'Agents', summary: 'Create or rotate the webhook signing secret (shown only in this response)',
   body: obj({}), status: 201,
-  handler: (_ctx, { principal, params }) => agents.rotateWebhookSecret(principal, params.projectId, params.agentId),
+  handler: managed((_ctx, { principal, params }) => agents.rotateWebhookSecret(principal, params.projectId, params.agentId)),
 });
 defineRoute({
   method: 'get', path: `${P}/:agentId/webhook-deliveries`, tag: 'Agents', summary: 'Webhook delivery attempts, newest first',
   query: obj({ ...pagination }),
-  handler: (_ctx, { principal, params, query }) => agents.listWebhookDeliveries(principal, params.projectId, params.agentId, query.limit, query.offset),
+  handler: managed((_ctx, { principal, params, query }) => agents.listWebhookDeliveries(principal, params.projectId, params.agentId, query.limit, query.offset)),
 });
 
 // MCP servers
@@ -120,15 +131,15 @@ export const createMcpBody = obj(mcpFields, ['server_name', 'transport']);
 export const updateMcpBody = { ...obj(mcpFields), minProperties: 1 };
 defineRoute({
   method: 'post', path: `${P}/:agentId/mcp-servers`, tag: 'Agents', summary: 'Add an MCP server to an agent', body: createMcpBody, status: 201,
-  handler: (_ctx, { principal, params, body }) => extras.addMcpServer(principal, params.projectId, params.agentId, body),
+  handler: managed((_ctx, { principal, params, body }) => extras.addMcpServer(principal, params.projectId, params.agentId, body)),
 });
 defineRoute({
   method: 'patch', path: `${P}/:agentId/mcp-servers/:serverId`, tag: 'Agents', summary: 'Update or enable/disable an MCP server', body: updateMcpBody,
-  handler: (_ctx, { principal, params, body }) => extras.updateMcpServer(principal, params.projectId, params.agentId, params.serverId, body),
+  handler: managed((_ctx, { principal, params, body }) => extras.updateMcpServer(principal, params.projectId, params.agentId, params.serverId, body)),
 });
 defineRoute({
   method: 'delete', path: `${P}/:agentId/mcp-servers/:serverId`, tag: 'Agents', summary: 'Remove an MCP server',
-  handler: (_ctx, { principal, params }) => extras.deleteMcpServer(principal, params.projectId, params.agentId, params.serverId),
+  handler: managed((_ctx, { principal, params }) => extras.deleteMcpServer(principal, params.projectId, params.agentId, params.serverId)),
 });
 
 // Skills
@@ -144,15 +155,15 @@ export const createSkillBody = obj({
 export const updateSkillBody = { ...obj({ skill_name: nonEmpty(200), skill_content: { type: 'string', maxLength: 256 * 1024 }, triggers, is_enabled: { type: 'boolean' } }), minProperties: 1 };
 defineRoute({
   method: 'post', path: `${P}/:agentId/skills`, tag: 'Agents', summary: 'Add a skill (inline markdown, or fetched from a GitHub URL now)', body: createSkillBody, status: 201,
-  handler: (_ctx, { principal, params, body }) => extras.addSkill(principal, params.projectId, params.agentId, body),
+  handler: managed((_ctx, { principal, params, body }) => extras.addSkill(principal, params.projectId, params.agentId, body)),
 });
 defineRoute({
   method: 'patch', path: `${P}/:agentId/skills/:skillId`, tag: 'Agents', summary: 'Update or enable/disable a skill', body: updateSkillBody,
-  handler: (_ctx, { principal, params, body }) => extras.updateSkill(principal, params.projectId, params.agentId, params.skillId, body),
+  handler: managed((_ctx, { principal, params, body }) => extras.updateSkill(principal, params.projectId, params.agentId, params.skillId, body)),
 });
 defineRoute({
   method: 'delete', path: `${P}/:agentId/skills/:skillId`, tag: 'Agents', summary: 'Remove a skill',
-  handler: (_ctx, { principal, params }) => extras.deleteSkill(principal, params.projectId, params.agentId, params.skillId),
+  handler: managed((_ctx, { principal, params }) => extras.deleteSkill(principal, params.projectId, params.agentId, params.skillId)),
 });
 
 // Agent types
@@ -172,5 +183,5 @@ defineRoute({
 defineRoute({
   method: 'post', path: '/api/v1/projects/:projectId/agent-types', tag: 'Agents', summary: 'Create a custom agent type for a project',
   body: createAgentTypeBody, status: 201,
-  handler: (_ctx, { principal, params, body }) => extras.createAgentType(principal, params.projectId, body),
+  handler: managed((_ctx, { principal, params, body }) => extras.createAgentType(principal, params.projectId, body)),
 });

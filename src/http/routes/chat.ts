@@ -1,7 +1,7 @@
 /** Seed 004 chat sessions: a member's chat with an agent, spanning conversations (services/chat.ts). */
 import { defineRoute } from '../registry.js';
 import { nonEmpty, obj, pagination } from '../schema.js';
-import { requireProject } from '../../services/access.js';
+import { assertActsAsSelf, requireProject } from '../../services/access.js';
 import { requireAgent } from '../../services/agents.js';
 import { chatMessageView, chatQuery, chatView, listChatMessages, postFollowUp, requireChat, startChat } from '../../services/chat.js';
 import { conversationView, withViewData } from '../../services/session-views.js';
@@ -29,6 +29,7 @@ defineRoute({
   body: chatMessageBody, status: 201, idempotent: true,
   handler: async (_ctx, { principal, params, body }) => {
     const m = await requireProject(principal, params.projectId, 'write');
+    await assertActsAsSelf(principal, params.agentId); // an agent key never starts another agent's conversations
     const { chat, conversation } = await startChat(m, params.agentId, body.message);
     return { ...chatView(chat), conversation: conversationView(await withViewData(conversation)) };
   },

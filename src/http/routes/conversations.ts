@@ -2,7 +2,7 @@
 import { defineRoute } from '../registry.js';
 import { nonEmpty, obj, pagination } from '../schema.js';
 import { db } from '../../db/knex.js';
-import { requireProject } from '../../services/access.js';
+import { assertActsAsSelf, ownSession, requireProject } from '../../services/access.js';
 import { requireAgent } from '../../services/agents.js';
 import { pauseSession, requireSession, resumeSession, assertDirectMessages, sendMessage, stopSession } from '../../services/sessions.js';
 import { conversationView, eventView, sessionQuery } from '../../services/session-views.js';
@@ -17,6 +17,7 @@ defineRoute({
   handler: async (_ctx, { principal, params, query }) => {
     await requireProject(principal, params.projectId, 'read');
     const agent = await requireAgent(params.projectId, params.agentId);
+    await assertActsAsSelf(principal, agent.id);
     const base = db('sessions').where({ project_id: params.projectId, agent_id: agent.id });
     if (query.status) base.andWhere({ status: query.status });
     if (query.task_id) base.andWhere({ task_id: query.task_id });
@@ -40,7 +41,7 @@ defineRoute({
   query: getConversationQuery,
   handler: async (_ctx, { principal, params, query }) => {
     await requireProject(principal, params.projectId, 'read');
-    const s = await requireSession([params.projectId], params.conversationId);
+    const s = ownSession(principal, await requireSession([params.projectId], params.conversationId));
     const row = await sessionQuery().where('s.id', s.id).first();
     const out: Record<string, unknown> = conversationView(row);
     if (query.include_events) {
@@ -57,7 +58,7 @@ defineRoute({
   query: eventsQuery,
   handler: async (_ctx, { principal, params, query }) => {
     await requireProject(principal, params.projectId, 'read');
-    const s = await requireSession([params.projectId], params.conversationId);
+    const s = ownSession(principal, await requireSession([params.projectId], params.conversationId));
     const events = await db('session_events').where({ session_id: s.id }).orderBy('event_index').limit(query.limit).offset(query.offset);
     const total = s.next_event_index as number;
     return { events: events.map(eventView), total, has_more: query.offset + events.length < total };
@@ -71,7 +72,7 @@ for (const action of ['pause', 'resume', 'stop'] as const) {
     body: obj({}),
     handler: async (_ctx, { principal, params }) => {
       await requireProject(principal, params.projectId, 'write');
-      const s = await requireSession([params.projectId], params.conversationId);
+      const s = ownSession(principal, await requireSession([params.projectId], params.conversationId));
       if (action === 'pause') await pauseSession(s);
       if (action === 'resume') await resumeSession(s);
       if (action === 'stop') await stopSession(s);
@@ -88,7 +89,7 @@ defineRoute({
   body: conversationMessageBody, idempotent: true,
   handler: async (_ctx, { principal, params, body }) => {
     await requireProject(principal, params.projectId, 'write');
-    const s = await requireSession([params.projectId], params.conversationId);
+    const s = ownSession(principal, await requireSession([params.projectId], params.conversationId));
     assertDirectMessages(s);
     const { session, event } = await sendMessage(s, body.message);
     return { status: session.status, message_id: event.id, event_index: event.event_index };

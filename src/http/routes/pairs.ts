@@ -5,10 +5,19 @@
 import { defineRoute } from '../registry.js';
 import { idOrHandle, nonEmpty, obj, pagination, uuid } from '../schema.js';
 import { db } from '../../db/knex.js';
-import { projectIdsOf, requireProject, resolveProject } from '../../services/access.js';
+import { assertActsAsSelf, assertOwn, ownAgent, projectIdsOf, requireProject, resolveProject } from '../../services/access.js';
+import { forbidden } from '../../domain/errors.js';
+import type { Principal } from '../auth.js';
+import type { PairRow } from '../../services/pairs.js';
 import { createPair, endPair, loadPairView, nudge, pairView, postTurn, requirePair, turnsOf, turnView } from '../../services/pairs.js';
 
 const TAG = 'Pair sessions (000)';
+
+/** A pair the caller may see: for an agent key, one it is part of (else 404). */
+async function ownPair(principal: Principal, id: string): Promise<PairRow> {
+  const p = await requirePair(await projectIdsOf(principal), id);
+  return assertOwn(principal, p, [p.generator_id, p.reviewer_id], 'Pair session');
+}
 
 export const createPairBody = obj({
   generatorId: idOrHandle,
@@ -34,6 +43,9 @@ for (const base of ['/pair-sessions', '/api/v1/pair-sessions']) {
     body: createPairBody, status: 201, idempotent: true,
     handler: async (_ctx, { principal, body }) => {
       const m = await resolveProject(principal, body.project_id, 'write');
+      // An agent key pairs only itself with another agent, and plays its own turns.
+      await assertActsAsSelf(principal, [body.generatorId, body.reviewerId]);
+      if (body.drive && principal.kind === 'agent') throw forbidden("A driven pair runs both agents' sessions: a user creates it, not an agent API key");
       const pair = await createPair(m, body);
       return loadPairView(pair.id);
     },
@@ -46,6 +58,8 @@ for (const base of ['/pair-sessions', '/api/v1/pair-sessions']) {
       const ids = query.project_id ? [(await requireProject(principal, query.project_id)).projectId] : await projectIdsOf(principal);
       const q = db('pair_sessions').whereIn('project_id', ids);
       if (query.status) q.andWhere({ status: query.status });
+      const self = ownAgent(principal); // an agent key sees the pairs it is part of
+      if (self) q.andWhere((w) => w.where({ generator_id: self }).orWhere({ reviewer_id: self }));
       const [{ count }] = await q.clone().count<{ count: string }[]>('* as count');
       const rows = await q.orderBy('created_at', 'desc').limit(query.limit).offset(query.offset);
       const turns = await turnsOf(rows.map((r) => r.id));
@@ -56,7 +70,7 @@ for (const base of ['/pair-sessions', '/api/v1/pair-sessions']) {
   defineRoute({
     method: 'get', path: `${base}/:id`, tag: TAG, summary: 'Get a pair session with its turns',
     handler: async (_ctx, { principal, params }) => {
-      const p = await requirePair(await projectIdsOf(principal), params.id);
+      const p = await ownPair(principal, params.id);
       await nudge(p);
       return loadPairView(p.id);
     },
@@ -67,8 +81,9 @@ for (const base of ['/pair-sessions', '/api/v1/pair-sessions']) {
     summary: 'Add a turn: generate and review alternate (generator first); interrupt any time, from anyone',
     body: turnBody, status: 201,
     handler: async (_ctx, { principal, params, body }) => {
-      const p = await requirePair(await projectIdsOf(principal), params.id);
+      const p = await ownPair(principal, params.id);
       await requireProject(principal, p.project_id, 'write');
+      await assertActsAsSelf(principal, body.agentId);
       return turnView(await postTurn(p, body));
     },
   });
@@ -77,7 +92,7 @@ for (const base of ['/pair-sessions', '/api/v1/pair-sessions']) {
     method: 'post', path: `${base}/:id/end`, tag: TAG, summary: 'End with an outcome (completed | abandoned) and an optional qualityScore in [0, 1]',
     body: endBody,
     handler: async (_ctx, { principal, params, body }) => {
-      const p = await requirePair(await projectIdsOf(principal), params.id);
+      const p = await ownPair(principal, params.id);
       await requireProject(principal, p.project_id, 'write');
       await endPair(p, body.outcome, body.qualityScore);
       return loadPairView(p.id);

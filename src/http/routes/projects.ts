@@ -1,6 +1,10 @@
 import { defineRoute } from '../registry.js';
 import { nonEmpty, obj, uuid } from '../schema.js';
 import * as projects from '../../services/projects.js';
+import { refuseAgentKey } from '../../services/access.js';
+
+// Creating a project and managing members are for users: an agent API key gets 403 (members go
+// through need 'admin' in services/access.ts, which refuses agent keys too).
 
 const role = { type: 'string', enum: ['owner', 'admin', 'member', 'viewer'] };
 export const createProjectBody = obj({ name: nonEmpty(200), description: { type: ['string', 'null'], maxLength: 5000 } }, ['name']);
@@ -11,7 +15,10 @@ const projectOut = obj({ id: uuid, name: { type: 'string' }, description: { type
 defineRoute({
   method: 'post', path: '/api/v1/projects', tag: 'Projects', summary: 'Create a project (the caller becomes its owner)',
   body: createProjectBody, status: 201, response: projectOut,
-  handler: (_ctx, { principal, body }) => projects.createProject(principal, body),
+  handler: async (_ctx, { principal, body }) => {
+    refuseAgentKey(principal);
+    return projects.createProject(principal, body);
+  },
 });
 defineRoute({
   method: 'get', path: '/api/v1/projects', tag: 'Projects', summary: "List the caller's projects",

@@ -1,9 +1,10 @@
 /** Seed 002: sandboxes and the sessions inside them, plus POST /api/v1/sessions (a session with its own sandbox). */
 import { defineRoute } from '../registry.js';
+import type { Principal } from '../auth.js';
 import { idOrHandle, obj, uuid } from '../schema.js';
 import { loadEvents } from '../../db/session-store.js';
 import { badRequest, conflict, upstreamFailed } from '../../domain/errors.js';
-import { projectIdsOf, requireProject, resolveProject } from '../../services/access.js';
+import { assertActsAsSelf, assertOwn, ownAgent, ownSession, projectIdsOf, requireProject, resolveProject } from '../../services/access.js';
 import { requireAgent } from '../../services/agents.js';
 import { getSandboxRow, listSandboxes, serializeSandbox } from '../../services/sandboxes.js';
 import { createSandbox, deleteSandbox, pauseSandbox, resumeSandbox } from '../../services/sandbox-lifecycle.js';
@@ -35,6 +36,7 @@ defineRoute({
   body: createSandboxBody, status: 201,
   handler: async (_ctx, { principal, body }) => {
     const m = await resolveProject(principal, body.project_id, 'write');
+    await assertActsAsSelf(principal, body.agent);
     const agent = await requireAgent(m.projectId, body.agent).catch(() => { throw badRequest(`Unknown agent "${body.agent}" in this project`); });
     return serializeSandbox(await createSandbox(m.projectId, agent, { image: body.image, env: body.env, limits: body.limits, metadata: body.metadata, timeout: body.timeout }));
   },
@@ -45,19 +47,25 @@ defineRoute({
   query: obj({ project_id: uuid, state: { type: 'string', enum: ['active', 'paused', 'stopped'] } }),
   handler: async (_ctx, { principal, query }) => {
     const ids = query.project_id ? [(await requireProject(principal, query.project_id)).projectId] : await projectIdsOf(principal);
-    return (await listSandboxes(ids, query.state)).map(serializeSandbox);
+    return (await listSandboxes(ids, { state: query.state, agentId: ownAgent(principal) ?? undefined })).map(serializeSandbox);
   },
 });
 
 defineRoute({
   method: 'get', path: '/api/v1/sandboxes/:id', tag: 'Sandboxes (002)', summary: 'Get a sandbox',
-  handler: async (_ctx, { principal, params }) => serializeSandbox(await getSandboxRow(await projectIdsOf(principal), params.id)),
+  handler: async (_ctx, { principal, params }) => serializeSandbox(await ownSandbox(principal, params.id)),
 });
+
+/** A sandbox the caller may see: for an agent key, only its own agent's (else 404). */
+async function ownSandbox(principal: Principal, id: string) {
+  const sb = await getSandboxRow(await projectIdsOf(principal), id);
+  return assertOwn(principal, sb, [sb.agent_id], 'Sandbox');
+}
 
 defineRoute({
   method: 'delete', path: '/api/v1/sandboxes/:id', tag: 'Sandboxes (002)', summary: 'Delete a sandbox: stop its sessions, remove its container',
   handler: async (_ctx, { principal, params }) => {
-    const sb = await getSandboxRow(await projectIdsOf(principal), params.id);
+    const sb = await ownSandbox(principal, params.id);
     await requireProject(principal, sb.project_id, 'write');
     return serializeSandbox(await deleteSandbox(sb));
   },
@@ -69,7 +77,7 @@ for (const action of ['pause', 'resume'] as const) {
     summary: action === 'pause' ? 'Freeze the sandbox and pause its sessions' : 'Unfreeze the sandbox and resume its paused sessions',
     body: obj({}),
     handler: async (_ctx, { principal, params }) => {
-      const sb = await getSandboxRow(await projectIdsOf(principal), params.id);
+      const sb = await ownSandbox(principal, params.id);
       await requireProject(principal, sb.project_id, 'write');
       return serializeSandbox(await (action === 'pause' ? pauseSandbox(sb) : resumeSandbox(sb)));
     },
@@ -81,7 +89,7 @@ defineRoute({
   method: 'post', path: '/api/v1/sandboxes/:id/sessions', tag: 'Sandboxes (002)', summary: 'Start a session in a sandbox (several may share one)',
   body: createSandboxSessionBody, status: 201, idempotent: true,
   handler: async (ctx, { principal, params, body }) => {
-    const sb = await getSandboxRow(await projectIdsOf(principal), params.id);
+    const sb = await ownSandbox(principal, params.id);
     const m = await requireProject(principal, sb.project_id, 'write');
     if (sb.state === 'stopped') throw conflict('This sandbox was deleted; create a new one');
     const s = await createSession(m, { agentRef: sb.agent_id!, sandbox: sb, metadata: body.metadata, message: body.message, idempotencyKey: ctx.get('idempotency-key') || undefined });
@@ -92,8 +100,11 @@ defineRoute({
 defineRoute({
   method: 'get', path: '/api/v1/sandboxes/:id/sessions', tag: 'Sandboxes (002)', summary: 'List the sessions of a sandbox',
   handler: async (_ctx, { principal, params }) => {
-    const sb = await getSandboxRow(await projectIdsOf(principal), params.id);
-    return (await sessionQuery().where('s.sandbox_id', sb.id).orderBy('s.created_at')).map(session002View);
+    const sb = await ownSandbox(principal, params.id);
+    const q = sessionQuery().where('s.sandbox_id', sb.id).orderBy('s.created_at');
+    const self = ownAgent(principal); // a pair's workspace also holds the other agent's sessions
+    if (self) q.andWhere('s.agent_id', self);
+    return (await q).map(session002View);
   },
 });
 
@@ -105,6 +116,7 @@ defineRoute({
   body: createSessionBody, status: 201, idempotent: true,
   handler: async (ctx, { principal, body }) => {
     const m = await resolveProject(principal, body.project_id, 'write');
+    await assertActsAsSelf(principal, body.agent_id);
     const s = await createSession(m, { agentRef: body.agent_id, message: body.message, metadata: body.metadata, idempotencyKey: ctx.get('idempotency-key') || undefined });
     return session002View(await withViewData(s));
   },
@@ -113,7 +125,7 @@ defineRoute({
 defineRoute({
   method: 'get', path: '/api/v1/sessions/:sid', tag: 'Sessions (002)', summary: 'Get a session with its full message history (content blocks)',
   handler: async (_ctx, { principal, params }) => {
-    const s = await requireSession(await projectIdsOf(principal), params.sid);
+    const s = ownSession(principal, await requireSession(await projectIdsOf(principal), params.sid));
     return { ...session002View(await withViewData(s)), messages: messagesView(s.id, await loadEvents(s.id)) };
   },
 });
@@ -131,7 +143,7 @@ defineRoute({
   body: sendSessionMessageBody, query: obj({ wait: { type: 'boolean', default: true }, timeout: { type: 'integer', minimum: 1, maximum: 3600, default: 600 } }),
   idempotent: true,
   handler: async (ctx, { principal, params, body, query }) => {
-    const s = await requireSession(await projectIdsOf(principal), params.sid);
+    const s = ownSession(principal, await requireSession(await projectIdsOf(principal), params.sid));
     await requireProject(principal, s.project_id, 'write');
     assertDirectMessages(s);
     const text = body.content.filter((b: { type: string }) => b.type === 'text').map((b: { text: string }) => b.text).join('\n');
@@ -155,7 +167,7 @@ defineRoute({
   method: 'post', path: '/api/v1/sessions/:sid/interrupt', tag: 'Sessions (002)', summary: 'Abort the current model call or tool; the session becomes idle',
   body: obj({}),
   handler: async (_ctx, { principal, params }) => {
-    const s = await requireSession(await projectIdsOf(principal), params.sid);
+    const s = ownSession(principal, await requireSession(await projectIdsOf(principal), params.sid));
     await requireProject(principal, s.project_id, 'write');
     return session002View(await withViewData(await interruptSession(s)));
   },

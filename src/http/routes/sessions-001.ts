@@ -1,7 +1,7 @@
 /** Seed 001: /api/sessions, in its own status words (created, active, paused, completed, failed, stopped). */
 import { defineRoute } from '../registry.js';
 import { idOrHandle, nonEmpty, obj, uuid } from '../schema.js';
-import { projectIdsOf, requireProject, resolveProject } from '../../services/access.js';
+import { assertActsAsSelf, ownAgent, ownSession, projectIdsOf, requireProject, resolveProject } from '../../services/access.js';
 import { findAgent } from '../../services/agents.js';
 import { createSession, deleteSession, requireSession, assertDirectMessages, sendMessage, updateSession001 } from '../../services/sessions.js';
 import { FROM_001, session001View, sessionQuery, withViewData } from '../../services/session-views.js';
@@ -16,6 +16,8 @@ defineRoute({
   handler: async (_ctx, { principal, query }) => {
     const ids = query.project_id ? [(await requireProject(principal, query.project_id)).projectId] : await projectIdsOf(principal);
     const q = sessionQuery().whereIn('s.project_id', ids).orderBy('s.created_at', 'desc').limit(500);
+    const self = ownAgent(principal); // an agent key sees its own sessions only
+    if (self) q.andWhere('s.agent_id', self);
     if (query.task_id) q.andWhere('s.task_id', query.task_id);
     if (query.status) q.whereIn('s.status', FROM_001[query.status]);
     if (query.agent_id) {
@@ -39,6 +41,7 @@ defineRoute({
   body: create001Body, status: 201, idempotent: true,
   handler: async (ctx, { principal, body }) => {
     const m = await resolveProject(principal, body.project_id, 'write');
+    await assertActsAsSelf(principal, body.agent_id);
     const s = await createSession(m, { agentRef: body.agent_id, prompt: body.prompt, taskId: body.task_id, data: body.data, idempotencyKey: ctx.get('idempotency-key') || undefined });
     return session001View(await withViewData(s));
   },
@@ -46,7 +49,7 @@ defineRoute({
 
 defineRoute({
   method: 'get', path: '/api/sessions/:id', tag: 'Sessions (001)', summary: 'Get a session',
-  handler: async (_ctx, { principal, params }) => session001View(await withViewData(await requireSession(await projectIdsOf(principal), params.id))),
+  handler: async (_ctx, { principal, params }) => session001View(await withViewData(ownSession(principal, await requireSession(await projectIdsOf(principal), params.id)))),
 });
 
 export const patch001Body = {
@@ -58,7 +61,7 @@ defineRoute({
   summary: 'Update a session: status (paused pauses, active resumes, completed ends, stopped stops), data (merged), prompt',
   body: patch001Body,
   handler: async (_ctx, { principal, params, body }) => {
-    const s = await requireSession(await projectIdsOf(principal), params.id);
+    const s = ownSession(principal, await requireSession(await projectIdsOf(principal), params.id));
     await requireProject(principal, s.project_id, 'write');
     await updateSession001(s, { status: body.status, data: body.data, prompt: body.prompt });
     return session001View(await withViewData((await getSession(s.id))!));
@@ -68,7 +71,7 @@ defineRoute({
 defineRoute({
   method: 'delete', path: '/api/sessions/:id', tag: 'Sessions (001)', summary: 'Delete a session (stops it and removes its container)',
   handler: async (_ctx, { principal, params }) => {
-    const s = await requireSession(await projectIdsOf(principal), params.id);
+    const s = ownSession(principal, await requireSession(await projectIdsOf(principal), params.id));
     await requireProject(principal, s.project_id, 'write');
     await deleteSession(s);
     return { id: s.id, deleted: true };
@@ -80,7 +83,7 @@ defineRoute({
   method: 'post', path: '/api/sessions/:id/message', tag: 'Sessions (001)', summary: 'Send a message to a session',
   body: message001Body, idempotent: true,
   handler: async (_ctx, { principal, params, body }) => {
-    const s = await requireSession(await projectIdsOf(principal), params.id);
+    const s = ownSession(principal, await requireSession(await projectIdsOf(principal), params.id));
     await requireProject(principal, s.project_id, 'write');
     assertDirectMessages(s);
     const { event } = await sendMessage(s, body.content);
