@@ -7,6 +7,7 @@
 import { expect } from 'chai';
 import { apiServer, call, newProject, newAgent, addMember, sessionWorker, snapshotCounts, waitFor, uniq } from './support/harness.js';
 import { db } from '../src/db/knex.js';
+import { connectDashboard, subscribe } from './support/clients.js';
 import { routes } from '../src/http/registry.js';
 import { AGENT_KEY_REFUSED } from '../src/services/access.js';
 
@@ -255,6 +256,18 @@ describe('security: agent API keys act only as their agent (issue 12, finding 3)
       expect(own.body.conversations.map((c: { id: string }) => c.id)).to.include(aSession);
       expect((await call('GET', `/api/v1/sessions/${aSession}`, { token: f.a.key })).status).to.equal(200);
       expect((await call('GET', `${P}/conversations/${aSession}/events`, { token: f.a.key })).status).to.equal(200);
+    });
+
+    it("Socket.IO: an agent key joins its own conversation's room only, never a project room", async () => {
+      const { url } = await apiServer();
+      const { socket } = await connectDashboard(url, f.a.key);
+      try {
+        expect(await subscribe(socket, { conversation_id: aSession })).to.deep.equal({ ok: true });
+        expect(await subscribe(socket, { conversation_id: bSession })).to.deep.equal({ error: 'Conversation not found' });
+        expect((await subscribe(socket, { project_id: f.projectId })).error).to.match(/own conversations/);
+      } finally {
+        socket.close();
+      }
     });
 
     it('pairs: an agent key sees the pairs it is part of and posts turns only as itself', async () => {

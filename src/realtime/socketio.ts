@@ -12,8 +12,7 @@ import type http from 'node:http';
 import { Server, type Socket } from 'socket.io';
 import { createAdapter } from '@socket.io/redis-streams-adapter';
 import { config } from '../config.js';
-import { db } from '../db/knex.js';
-import type { EventRow } from '../db/session-store.js';
+import { getSession, type EventRow } from '../db/session-store.js';
 import { authenticateToken, bearerToken, type Principal } from '../http/auth.js';
 import { compileBody } from '../http/schema.js';
 import { createRedis } from '../lib/redis.js';
@@ -114,6 +113,9 @@ export function attachSocketIO(server: http.Server): { io: Server; close(): Prom
         const a = arg as { project_id?: string; conversation_id?: string };
         if (a.project_id) {
           if (!(await membershipOf(principal, a.project_id))) return reply({ error: 'Project not found' });
+          // A project room carries every agent's conversations: dashboards are for members, and an
+          // agent key acts only as its own agent (it may join its own conversations' rooms).
+          if (principal.kind === 'agent') return reply({ error: 'An agent API key subscribes to its own conversations ({conversation_id}), not to project rooms' });
           const room = `project:${a.project_id}`;
           if (!joined.has(room)) {
             await retain(room, projectChannel(a.project_id), projectFeed(a.project_id));
@@ -122,8 +124,10 @@ export function attachSocketIO(server: http.Server): { io: Server; close(): Prom
           }
           return reply({ ok: true });
         }
-        const s = isUuid(a.conversation_id) ? await db('sessions').where({ id: a.conversation_id }).first('id', 'project_id') : null;
-        if (!s || !(await membershipOf(principal, s.project_id))) return reply({ error: 'Conversation not found' });
+        const s = isUuid(a.conversation_id) ? await getSession(a.conversation_id) : null;
+        if (!s || !(await membershipOf(principal, s.project_id)) || (principal.kind === 'agent' && s.agent_id !== principal.agentId)) {
+          return reply({ error: 'Conversation not found' });
+        }
         const room = `conversation:${s.id}`;
         if (!joined.has(room)) {
           await retain(room, sessionChannel(s.id), conversationFeed(s.id, s.project_id));
