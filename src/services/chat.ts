@@ -10,7 +10,9 @@
  * dashboards. Both are keyed by their session event id, so nothing is recorded twice.
  */
 import crypto from 'node:crypto';
-import { db, type Db } from '../db/knex.js';
+import * as chats from '../db/repositories/chats.js';
+import type { ChatMessageRow, ChatRow, ChatWithStats } from '../db/repositories/chats.js';
+import * as sessionEvents from '../db/repositories/session-events.js';
 import { getSession, type EventRow, type SessionRow } from '../db/session-store.js';
 import { badRequest, isDomainError, notFound } from '../domain/errors.js';
 import { isUuid, type Membership } from './access.js';
@@ -18,21 +20,9 @@ import { requireAgent } from './agents.js';
 import { ports } from '../domain/ports.js';
 import { createSession, isTerminal, sendMessage } from './sessions.js';
 
-export type ChatRow = Record<string, any>;
+export type { ChatRow };
 
-/** Chats with their current conversation's status and message stats. */
-export function chatQuery(conn: Db = db) {
-  return conn('chat_sessions as c')
-    .leftJoin('sessions as s', 's.id', 'c.current_conversation_id')
-    .select(
-      'c.*',
-      's.status as conversation_status',
-      conn.raw('(select count(*)::int from chat_messages m where m.chat_session_id = c.id) as message_count'),
-      conn.raw('(select max(m.created_at) from chat_messages m where m.chat_session_id = c.id) as last_message_at'),
-    );
-}
-
-export function chatView(c: ChatRow) {
+export function chatView(c: ChatWithStats) {
   return {
     id: c.id,
     project_id: c.project_id,
@@ -48,47 +38,52 @@ export function chatView(c: ChatRow) {
   };
 }
 
-export function chatMessageView(m: Record<string, any>) {
+export function chatMessageView(m: ChatMessageRow) {
   return { id: m.id, chat_session_id: m.chat_session_id, role: m.role, content: m.content, conversation_id: m.conversation_id, created_at: m.created_at };
 }
 
 /** A chat is visible only to the member it belongs to; anyone else gets 404, as for other projects. */
-export async function requireChat(m: Membership, chatId: string, conn: Db = db): Promise<ChatRow> {
-  const c = isUuid(chatId) ? await conn('chat_sessions').where({ id: chatId, project_id: m.projectId, member_id: m.memberId }).first() : null;
+export async function requireChat(m: Membership, chatId: string): Promise<ChatRow> {
+  const c = isUuid(chatId) ? await chats.ofMember(chatId, m.projectId, m.memberId) : null;
   if (!c) throw notFound('Chat session');
   return c;
 }
 
+/** The conversation's opening message (every conversation is created with one). */
 async function firstUserEvent(sessionId: string): Promise<EventRow> {
-  return db('session_events').where({ session_id: sessionId, event_type: 'message', event_source: 'user' }).orderBy('event_index').first();
+  return (await sessionEvents.firstUserMessage(sessionId))!;
 }
 
 /** The human turn, stamped with its session event's time so it sorts before the reply it caused. */
-async function insertHuman(conn: Db, chat: ChatRow, text: string, conversationId: string, event: EventRow) {
-  const [row] = await conn('chat_messages')
-    .insert({ chat_session_id: chat.id, project_id: chat.project_id, role: 'user', content: text, conversation_id: conversationId, event_id: event.id, created_at: event.created_at })
-    .returning('*');
-  return row;
+async function insertHuman(chat: ChatRow, text: string, conversationId: string, event: EventRow): Promise<ChatMessageRow> {
+  return chats.insertMessage({
+    chat_session_id: chat.id, project_id: chat.project_id, role: 'user', content: text, conversation_id: conversationId, event_id: event.id, created_at: event.created_at,
+  });
+}
+
+/** The member's chats with an agent, newest first. */
+export async function listChats(m: Membership, agentRef: string, page: { limit: number; offset: number }) {
+  const agent = await requireAgent(m.projectId, agentRef);
+  const { rows, total } = await chats.listWithStats({ projectId: m.projectId, agentId: agent.id, memberId: m.memberId }, page);
+  return { chat_sessions: rows.map(chatView), total };
 }
 
 export async function startChat(m: Membership, agentRef: string, text: string) {
   const agent = await requireAgent(m.projectId, agentRef);
   // Checked before anything is written: bad input changes nothing.
   if (agent.kind === 'external') throw badRequest(`Agent "${agent.handle}" is external: chat sessions run hosted agents`);
-  const [chat] = await db('chat_sessions')
-    .insert({ project_id: m.projectId, agent_id: agent.id, member_id: m.memberId, title: text.replace(/\s+/g, ' ').trim().slice(0, 100) })
-    .returning('*');
+  const chat = await chats.insert({ project_id: m.projectId, agent_id: agent.id, member_id: m.memberId, title: text.replace(/\s+/g, ' ').trim().slice(0, 100) });
   // The chat row exists before the conversation, so a fast first reply always has a chat to land in.
   let conversation: SessionRow;
   try {
     conversation = await createSession(m, { agentRef: agent.id, message: text, triggerType: 'chat', chatSessionId: chat.id });
   } catch (err) {
-    await db('chat_sessions').where({ id: chat.id }).del();
+    await chats.remove(chat.id);
     throw err;
   }
-  await db('chat_sessions').where({ id: chat.id }).update({ current_conversation_id: conversation.id, updated_at: db.fn.now() });
-  await insertHuman(db, chat, text, conversation.id, await firstUserEvent(conversation.id));
-  return { chat: await chatQuery().where('c.id', chat.id).first(), conversation };
+  await chats.setCurrentConversation(chat.id, conversation.id);
+  await insertHuman(chat, text, conversation.id, await firstUserEvent(conversation.id));
+  return { chat: (await chats.byIdWithStats(chat.id))!, conversation };
 }
 
 /**
@@ -112,7 +107,7 @@ export async function postFollowUp(m: Membership, chatId: string, text: string) 
   }
   let newConversation = false;
   if (!event) {
-    const history = await db('chat_messages').where({ chat_session_id: chat.id }).orderBy([{ column: 'created_at' }, { column: 'seq' }]);
+    const history = await chats.messages(chat.id);
     const token = crypto.randomUUID();
     conversation = await createSession(m, {
       agentRef: chat.agent_id, message: withHistory(history, text), triggerType: 'chat', chatSessionId: chat.id,
@@ -124,9 +119,9 @@ export async function postFollowUp(m: Membership, chatId: string, text: string) 
     } else {
       ({ session: conversation, event } = await sendMessage(conversation, text));
     }
-    await db('chat_sessions').where({ id: chat.id }).update({ current_conversation_id: conversation.id, updated_at: db.fn.now() });
+    await chats.setCurrentConversation(chat.id, conversation.id);
   }
-  const message = await insertHuman(db, chat, text, conversation!.id, event);
+  const message = await insertHuman(chat, text, conversation!.id, event);
   return { message, conversation: conversation!, newConversation };
 }
 
@@ -156,10 +151,8 @@ export function withHistory(history: Array<{ role: string; content: string }>, t
 
 export async function listChatMessages(chatId: string, limit: number, offset: number) {
   await syncReplies(chatId);
-  const base = db('chat_messages').where({ chat_session_id: chatId });
-  const [{ count }] = await base.clone().count<{ count: string }[]>('* as count');
-  const rows = await base.clone().orderBy([{ column: 'created_at' }, { column: 'seq' }]).limit(limit).offset(offset);
-  return { messages: rows.map(chatMessageView), total: Number(count) };
+  const { rows, total } = await chats.messagesPage(chatId, limit, offset);
+  return { messages: rows.map(chatMessageView), total };
 }
 
 const isReply = (e: EventRow) =>
@@ -169,14 +162,10 @@ const isReply = (e: EventRow) =>
 async function recordReplies(session: { id: string; project_id: string; chat_session_id: string }, events: EventRow[]): Promise<void> {
   const replies = events.filter(isReply);
   if (!replies.length) return;
-  const inserted = await db('chat_messages')
-    .insert(replies.map((e) => ({
-      chat_session_id: session.chat_session_id, project_id: session.project_id, role: 'agent',
-      content: e.payload.message as string, conversation_id: session.id, event_id: e.id, created_at: e.created_at,
-    })))
-    .onConflict('event_id')
-    .ignore()
-    .returning('*');
+  const inserted = await chats.insertNewMessages(replies.map((e) => ({
+    chat_session_id: session.chat_session_id, project_id: session.project_id, role: 'agent' as const,
+    content: e.payload.message as string, conversation_id: session.id, event_id: e.id, created_at: e.created_at,
+  })));
   for (const row of inserted) {
     await ports().dashboards.emit(session.project_id, 'agent:chat:reply', {
       message: row.content, session_id: row.chat_session_id, conversation_id: row.conversation_id, message_id: row.id,
@@ -189,12 +178,7 @@ async function recordReplies(session: { id: string; project_id: string; chat_ses
  * be missing. Reading the messages picks up any such reply from the durable event log.
  */
 async function syncReplies(chatId: string): Promise<void> {
-  const missing: EventRow[] = await db('session_events as e')
-    .join('sessions as s', 's.id', 'e.session_id')
-    .where({ 's.chat_session_id': chatId, 'e.event_type': 'message', 'e.event_source': 'agent' })
-    .whereRaw("btrim(coalesce(e.payload->>'message', '')) <> ''")
-    .whereNotExists(db('chat_messages as m').whereRaw('m.event_id = e.id'))
-    .select('e.*', 's.chat_session_id');
+  const missing = await chats.unrecordedReplies(chatId);
   const bySession = new Map<string, EventRow[]>();
   for (const e of missing) bySession.set(e.session_id, [...(bySession.get(e.session_id) ?? []), e]);
   for (const [sessionId, events] of bySession) {

@@ -5,7 +5,9 @@
  * and the debug channel (GET /debug/events), and queues its webhook when the agent has one.
  * Event shapes are exactly seed 003's: `{type, ...fields}`.
  */
-import { db, type Db } from '../db/knex.js';
+import type { Db } from '../db/knex.js';
+import * as agentEvents from '../db/repositories/agent-events.js';
+import * as agents from '../db/repositories/agents.js';
 import type { DeliveredEvent, HubEvent } from '../domain/hub-events.js';
 import { ports } from '../domain/ports.js';
 
@@ -15,19 +17,17 @@ export type { DeliveredEvent, HubEvent };
  * Records the event (its id is the updates cursor), then hands it to the event pipeline, whose
  * listeners publish it to the agent's /ws connections and the debug stream and queue its webhook.
  */
-export async function emitToAgent(agentId: string, event: HubEvent, conn: Db = db): Promise<DeliveredEvent> {
-  const [row] = await conn('agent_events').insert({ agent_id: agentId, type: event.type, event: JSON.stringify(event) }).returning(['id', 'created_at']);
-  const agent = await conn('agents').where({ id: agentId }).first('webhook_url');
+export async function emitToAgent(agentId: string, event: HubEvent, conn?: Db): Promise<DeliveredEvent> {
+  const row = await agentEvents.append(agentId, event, conn);
+  const webhookUrl = await agents.webhookUrlOf(agentId, conn);
   const delivered: DeliveredEvent = { cursor: String(row.id), agentId, event, createdAt: new Date(row.created_at).toISOString() };
-  await ports().events.agentEvent({ ...delivered, hasWebhook: Boolean(agent?.webhook_url) });
+  await ports().events.agentEvent({ ...delivered, hasWebhook: Boolean(webhookUrl) });
   return delivered;
 }
 
 /** GET /api/v1/updates: an agent's events after a cursor, oldest first. */
 export async function updatesFor(agentId: string, after: string | undefined, limit: number) {
-  const q = db('agent_events').where({ agent_id: agentId }).orderBy('id').limit(limit + 1);
-  if (after) q.andWhere('id', '>', after);
-  const rows = await q;
+  const rows = await agentEvents.after(agentId, after, limit + 1);
   const page = rows.slice(0, limit);
   return {
     events: page.map((r) => ({ cursor: String(r.id), ...r.event, createdAt: r.created_at })),
@@ -38,5 +38,5 @@ export async function updatesFor(agentId: string, after: string | undefined, lim
 
 /** Retention of the updates log (run by the reaper). */
 export async function pruneAgentEvents(retentionHours: number): Promise<number> {
-  return db('agent_events').where('created_at', '<', db.raw(`now() - make_interval(hours => ?)`, [retentionHours])).del();
+  return agentEvents.pruneOlderThan(retentionHours);
 }

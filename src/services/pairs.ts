@@ -14,7 +14,12 @@
  * repeated nudges do it once, and no lock is held across sessions or the worker.
  */
 import crypto from 'node:crypto';
-import { db, type Db, type Tx } from '../db/knex.js';
+import { db, type Tx } from '../db/knex.js';
+import * as agents from '../db/repositories/agents.js';
+import * as pairs from '../db/repositories/pairs.js';
+import type { PairRow, PairStatus, PairTurnRow, RoundRole, TurnRole } from '../db/repositories/pairs.js';
+import * as sandboxes from '../db/repositories/sandboxes.js';
+import * as sessionEvents from '../db/repositories/session-events.js';
 import { getSession, type EventRow, type SessionRow } from '../db/session-store.js';
 import type { Principal } from '../domain/principal.js';
 import { badRequest, conflict, notFound } from '../domain/errors.js';
@@ -25,16 +30,15 @@ import { findAgent, type AgentRow } from './agents.js';
 import { insertSandbox } from './sandboxes.js';
 import { createSession, isTerminal, sendMessage, stopSession } from './sessions.js';
 
-export type PairRow = Record<string, any>;
-export type TurnRole = 'generate' | 'review' | 'interrupt';
+export type { PairRow, TurnRole };
 const BUSY = ['queued', 'running', 'paused'];
 
-export function turnView(t: Record<string, any>) {
+export function turnView(t: PairTurnRow) {
   return { id: t.id, agentId: t.agent_id, role: t.role, content: t.content, sessionId: t.session_id ?? null, createdAt: t.created_at };
 }
 
 /** The seed's fields first (camelCase, as in seed 000), then what drive mode adds. */
-export function pairView(p: PairRow, turns: Array<Record<string, any>>) {
+export function pairView(p: PairRow, turns: PairTurnRow[]) {
   return {
     id: p.id,
     workspaceId: p.workspace_id,
@@ -54,20 +58,21 @@ export function pairView(p: PairRow, turns: Array<Record<string, any>>) {
   };
 }
 
-export async function turnsOf(pairIds: string[], conn: Db = db): Promise<Map<string, Array<Record<string, any>>>> {
-  const out = new Map<string, Array<Record<string, any>>>(pairIds.map((id) => [id, []]));
-  if (!pairIds.length) return out;
-  for (const t of await conn('pair_turns').whereIn('pair_session_id', pairIds).orderBy('seq')) out.get(t.pair_session_id)!.push(t);
-  return out;
+export async function loadPairView(id: string) {
+  const p = (await pairs.byId(id))!;
+  return pairView(p, (await pairs.turnsOf([id])).get(id)!);
 }
 
-export async function loadPairView(id: string) {
-  const p = await db('pair_sessions').where({ id }).first();
-  return pairView(p, (await turnsOf([id])).get(id)!);
+/** Pairs in these projects, newest first, with their turns. */
+/** `participant`: only pairs that agent plays in (what an agent key may see). */
+export async function listPairs(projectIds: string[], q: { status?: PairStatus; participant?: string; limit: number; offset: number }) {
+  const { rows, total } = await pairs.list(projectIds, q);
+  const turns = await pairs.turnsOf(rows.map((r) => r.id));
+  return { pairSessions: rows.map((r) => pairView(r, turns.get(r.id)!)), total };
 }
 
 export async function requirePair(projectIds: string[], id: string): Promise<PairRow> {
-  const p = isUuid(id) ? await db('pair_sessions').where({ id }).whereIn('project_id', projectIds).first() : null;
+  const p = isUuid(id) ? await pairs.inProjects(projectIds, id) : null;
   if (!p) throw notFound('Pair session');
   return p;
 }
@@ -100,37 +105,34 @@ export async function createPair(m: Membership, input: CreatePairInput): Promise
     // with DELETE /api/v1/sandboxes/:workspaceId.
     const id = crypto.randomUUID();
     const sb = await insertSandbox(tx, m.projectId, generator, { metadata: { purpose: 'pair workspace', pair_session_id: id } });
-    const [row] = await tx('pair_sessions')
-      .insert({
-        id, project_id: m.projectId, workspace_id: sb.id, generator_id: generator.id, reviewer_id: reviewer.id, task: input.task,
-        drive: input.drive ?? false, max_turns: input.maxTurns ?? 6, created_by_member_id: m.memberId,
-      })
-      .returning('*');
-    return row;
+    return pairs.insert(tx, {
+      id, project_id: m.projectId, workspace_id: sb.id, generator_id: generator.id, reviewer_id: reviewer.id, task: input.task,
+      drive: input.drive ?? false, max_turns: input.maxTurns ?? 6, created_by_member_id: m.memberId,
+    });
   });
   if (pair.drive) await advance(pair.id);
   return pair;
 }
 
 async function lockActive(tx: Tx, pairId: string): Promise<PairRow> {
-  const p = await tx('pair_sessions').where({ id: pairId }).forUpdate().first();
+  const p = await pairs.lock(tx, pairId);
   if (p.status !== 'active') throw conflict(`This pair session is ${p.status}: it takes no more turns`);
   return p;
 }
 
 /** Posts a turn by hand (rules in the header). In drive mode only interrupts: the runtime plays the rest. */
-export async function postTurn(pair: PairRow, input: { agentId: string; role: TurnRole; content: string }): Promise<Record<string, any>> {
+export async function postTurn(pair: PairRow, input: { agentId: string; role: TurnRole; content: string }): Promise<PairTurnRow> {
   let forward: string | null = null;
   const turn = await db.transaction(async (tx) => {
     const p = await lockActive(tx, pair.id);
-    const [gen, rev] = await Promise.all([tx('agents').where({ id: p.generator_id }).first(), tx('agents').where({ id: p.reviewer_id }).first()]);
-    const is = (a: AgentRow) => input.agentId === a.id || input.agentId === a.handle;
+    const [gen, rev] = (await Promise.all([agents.byId(p.generator_id, tx), agents.byId(p.reviewer_id, tx)])) as agents.AgentRow[];
+    const is = (a: agents.AgentRow) => input.agentId === a.id || input.agentId === a.handle;
     let agentId = is(gen) ? gen.id : is(rev) ? rev.id : input.agentId;
     if (input.role === 'interrupt') {
       if (p.drive && p.current_session_id) forward = `Interrupt from ${input.agentId}: ${input.content}`;
     } else {
       if (p.drive) throw conflict('The runtime plays the generate and review turns of a driven pair session; post an interrupt turn to step in');
-      const last = await tx('pair_turns').where({ pair_session_id: p.id }).whereNot({ role: 'interrupt' }).orderBy('seq', 'desc').first('role');
+      const last = await pairs.lastPlayedTurn(p.id, tx);
       const expected = last?.role === 'generate' ? 'review' : 'generate';
       if (input.role !== expected) {
         throw conflict(`Out of turn: expected a ${expected} turn from the ${expected === 'generate' ? 'generator' : 'reviewer'} next (generate and review alternate, starting with generate)`);
@@ -141,13 +143,12 @@ export async function postTurn(pair: PairRow, input: { agentId: string; role: Tu
       }
       agentId = owner.id;
     }
-    const [row] = await tx('pair_turns').insert({ pair_session_id: p.id, agent_id: agentId, role: input.role, content: input.content }).returning('*');
-    await tx('pair_sessions').where({ id: p.id }).update({ updated_at: tx.fn.now() });
-    return row;
+    return pairs.insertTurn(tx, { pair_session_id: p.id, agent_id: agentId, role: input.role, content: input.content });
   });
   // Someone stepping into a driven pair: the agent at work hears it at its next turn boundary.
   if (forward) {
-    const s = await getSession((await db('pair_sessions').where({ id: pair.id }).first()).current_session_id);
+    const current = (await pairs.byId(pair.id))!.current_session_id;
+    const s = current ? await getSession(current) : undefined;
     if (s && !isTerminal(s.status)) await sendMessage(s, forward).catch((err) => log.warn({ err, pair: pair.id }, 'interrupt not delivered'));
   }
   return turn;
@@ -156,19 +157,15 @@ export async function postTurn(pair: PairRow, input: { agentId: string; role: Tu
 export async function endPair(pair: PairRow, outcome: 'completed' | 'abandoned', qualityScore: number | null | undefined): Promise<void> {
   await db.transaction(async (tx) => {
     await lockActive(tx, pair.id);
-    await finish(tx, pair.id, outcome, qualityScore ?? null, 'ended by request');
+    await pairs.finish(tx, pair.id, outcome, qualityScore ?? null, 'ended by request');
   });
   await stopRounds(pair.id);
 }
 
-async function finish(tx: Tx, pairId: string, status: 'completed' | 'abandoned', score: number | null, reason: string) {
-  await tx('pair_sessions').where({ id: pairId }).update({ status, quality_score: score, end_reason: reason, ended_at: tx.fn.now(), updated_at: tx.fn.now() });
-}
-
 /** An ended pair leaves no agent working: its sessions are stopped (the workspace stays). */
 async function stopRounds(pairId: string): Promise<void> {
-  const p = await db('pair_sessions').where({ id: pairId }).first();
-  for (const id of new Set([p.current_session_id, p.generator_session_id, p.reviewer_session_id].filter(Boolean))) {
+  const p = (await pairs.byId(pairId))!;
+  for (const id of new Set([p.current_session_id, p.generator_session_id, p.reviewer_session_id].filter((x): x is string => Boolean(x)))) {
     const s = await getSession(id);
     if (s && !isTerminal(s.status)) await stopSession(s, 'pair session ended').catch(() => {});
   }
@@ -189,11 +186,11 @@ export function parseApproval(summary: string | null): { approved: boolean; scor
 
 /** What the round's session said after its message: its last text and its finish summary, if any. */
 async function lastWords(sessionId: string, fromIndex: number): Promise<{ text: string | null; summary: string | null }> {
-  const events: EventRow[] = await db('session_events').where({ session_id: sessionId }).andWhere('event_index', '>=', fromIndex).orderBy('event_index');
+  const events = await sessionEvents.from(sessionId, fromIndex);
   let text: string | null = null;
   let summary: string | null = null;
   for (const e of events) {
-    const p = e.payload as Record<string, any>;
+    const p = e.payload as { message?: unknown; name?: unknown; input?: { summary?: unknown } };
     if (e.event_type === 'message' && e.event_source === 'agent' && typeof p.message === 'string' && p.message.trim()) text = p.message.trim();
     if (e.event_type === 'tool_use' && p.name === 'finish') summary = String(p.input?.summary ?? '').trim() || null;
   }
@@ -211,29 +208,30 @@ async function workspaceListing(workspaceId: string): Promise<string> {
   }
 }
 
-const generatorBrief = (p: PairRow, reviewer: AgentRow) =>
+type Named = Pick<agents.AgentRow, 'handle'>;
+const generatorBrief = (p: PairRow, reviewer: Named) =>
   `Pair session task: ${p.task}\n\nYou are the generator; ${reviewer.handle} will review your work. Work in /workspace, which the ` +
   'reviewer shares. When you are done, end your turn with a short summary of what you changed (do not call finish).';
-const generatorFeedback = (p: PairRow, reviewer: AgentRow, feedback: string) =>
+const generatorFeedback = (p: PairRow, reviewer: Named, feedback: string) =>
   `The reviewer (${reviewer.handle}) asks for changes:\n\n${feedback}\n\nTask: ${p.task}\n\nContinue in /workspace and end your turn ` +
   'with a short summary of what you changed (do not call finish).';
-const reviewerBrief = (p: PairRow, generator: AgentRow, said: string, listing: string) =>
+const reviewerBrief = (p: PairRow, generator: Named, said: string, listing: string) =>
   `Review the work on this pair session task: ${p.task}\n\nThe generator (${generator.handle}) says:\n${said}\n\n` +
   `The shared workspace /workspace now contains:\n${listing}\n\nInspect the files in /workspace. If the work is acceptable, call ` +
   'finish with a summary containing APPROVED and a quality score between 0 and 1, e.g. "APPROVED score=0.9 <why>". Otherwise end ' +
   'your turn with concrete feedback for the generator (do not call finish).';
 
 /** Starts a round's session: wakes the agent's previous one if it is idle (it keeps its context), else a new one in the workspace. */
-async function startRoundSession(p: PairRow, role: 'generate' | 'review', message: string): Promise<{ session: SessionRow; fromIndex: number }> {
+async function startRoundSession(p: PairRow, role: RoundRole, message: string): Promise<{ session: SessionRow; fromIndex: number }> {
   const prevId = role === 'generate' ? p.generator_session_id : p.reviewer_session_id;
   const prev = prevId ? await getSession(prevId) : undefined;
   if (prev?.status === 'idle') {
     const sent = await sendMessage(prev, message);
     return { session: sent.session, fromIndex: sent.event.event_index };
   }
-  const workspace = await db('sandboxes').where({ id: p.workspace_id }).first();
+  const workspace = await sandboxes.byId(p.workspace_id);
   // createSession needs a membership only for the project and the creating member.
-  const m: Membership = { projectId: p.project_id, memberId: p.created_by_member_id, role: 'member', principal: { kind: 'user', userId: 'pair-driver' } as Principal };
+  const m: Membership = { projectId: p.project_id, memberId: p.created_by_member_id!, role: 'member', principal: { kind: 'user', userId: 'pair-driver' } as Principal };
   const session = await createSession(m, {
     agentRef: role === 'generate' ? p.generator_id : p.reviewer_id, message, triggerType: 'pair', sandbox: workspace,
     metadata: { pair_session_id: p.id, pair_role: role },
@@ -243,9 +241,7 @@ async function startRoundSession(p: PairRow, role: 'generate' | 'review', messag
 
 /** Ends an active pair (once: compare-and-set on its status) and stops its sessions. */
 async function endDriven(pairId: string, status: 'completed' | 'abandoned', score: number | null, reason: string): Promise<boolean> {
-  const n = await db('pair_sessions').where({ id: pairId, status: 'active' })
-    .update({ status, quality_score: score, end_reason: reason, ended_at: db.fn.now(), updated_at: db.fn.now() });
-  if (n) await stopRounds(pairId);
+  if (await pairs.endIfActive(pairId, status, score, reason)) await stopRounds(pairId);
   return true;
 }
 
@@ -260,23 +256,17 @@ const ROUND_CLAIM_STALE_MS = 60_000;
  */
 async function startNextRound(pairId: string): Promise<boolean> {
   const token = crypto.randomUUID();
-  const [p] = await db('pair_sessions').where({ id: pairId, status: 'active', drive: true }).whereNull('current_session_id')
-    .andWhere((w) => w.whereNull('round_claim').orWhere('round_claimed_at', '<', new Date(Date.now() - ROUND_CLAIM_STALE_MS)))
-    .update({ round_claim: token, round_claimed_at: db.fn.now() })
-    .returning('*');
+  const p = await pairs.claimRound(pairId, token, new Date(Date.now() - ROUND_CLAIM_STALE_MS));
   if (!p) return false;
-  const role = (p.current_role ?? 'generate') as 'generate' | 'review';
+  const role: RoundRole = p.current_role ?? 'generate';
   try {
-    const [gen, rev] = await Promise.all([db('agents').where({ id: p.generator_id }).first(), db('agents').where({ id: p.reviewer_id }).first()]);
-    const last = await db('pair_turns').where({ pair_session_id: p.id }).whereNot({ role: 'interrupt' }).orderBy('seq', 'desc').first();
+    const [gen, rev] = (await Promise.all([agents.byId(p.generator_id), agents.byId(p.reviewer_id)])) as agents.AgentRow[];
+    const last = await pairs.lastPlayedTurn(p.id);
     const message = role === 'review'
       ? reviewerBrief(p, gen, last?.content ?? '(no summary)', await workspaceListing(p.workspace_id))
       : last?.role === 'review' ? generatorFeedback(p, rev, last.content) : generatorBrief(p, rev);
     const { session, fromIndex } = await startRoundSession(p, role, message);
-    await db('pair_sessions').where({ id: p.id, round_claim: token }).update({
-      current_session_id: session.id, current_role: role, current_from_index: fromIndex, round_claim: null, round_claimed_at: null,
-      [role === 'generate' ? 'generator_session_id' : 'reviewer_session_id']: session.id, updated_at: db.fn.now(),
-    });
+    await pairs.recordRoundStart(p.id, token, { sessionId: session.id, role, fromIndex });
   } catch (err) {
     // e.g. an agent deleted mid-pair: end it rather than leave it active with no one working.
     log.warn({ err, pair: p.id }, 'pair round could not start');
@@ -293,28 +283,20 @@ async function startNextRound(pairId: string): Promise<boolean> {
  * transaction); no lock is held while sessions are created or the workspace is listed.
  */
 export async function advance(pairId: string): Promise<boolean> {
-  const p = await db('pair_sessions').where({ id: pairId }).first();
+  const p = await pairs.byId(pairId);
   if (!p || p.status !== 'active' || !p.drive) return false;
   if (!p.current_session_id) return startNextRound(pairId);
   const s = await getSession(p.current_session_id);
   if (!s) return endDriven(p.id, 'abandoned', null, 'the current round\'s session is gone');
   if (BUSY.includes(s.status)) return false;
-  const role = p.current_role as 'generate' | 'review';
+  const role = p.current_role!;
   const agentId = role === 'generate' ? p.generator_id : p.reviewer_id;
   const { text, summary } = await lastWords(s.id, p.current_from_index ?? 0);
   const said = role === 'review' ? summary ?? text : text ?? summary;
   const failed = s.status === 'failed' || s.status === 'stopped';
   const content = said ?? (failed ? `(the session ${s.status}${s.error ? `: ${s.error}` : ''})` : `(the ${role === 'generate' ? 'generator' : 'reviewer'} ended its turn without a message)`);
-  const turns = await db.transaction(async (tx) => {
-    const n = await tx('pair_sessions')
-      .where({ id: p.id, status: 'active', current_session_id: s.id, current_from_index: p.current_from_index })
-      .update({ current_session_id: null, current_role: role === 'generate' ? 'review' : 'generate', updated_at: tx.fn.now() });
-    if (!n) return null; // someone else recorded this round
-    await tx('pair_turns').insert({ pair_session_id: p.id, agent_id: agentId, role, content, session_id: s.id });
-    const [{ n: count }] = await tx('pair_turns').where({ pair_session_id: p.id }).whereIn('role', ['generate', 'review']).count<{ n: string }[]>('* as n');
-    return Number(count);
-  });
-  if (turns === null) return false;
+  const turns = await pairs.closeRound(p, { sessionId: s.id, role, agentId, content, next: role === 'generate' ? 'review' : 'generate' });
+  if (turns === null) return false; // someone else recorded this round
   if (failed) return endDriven(p.id, 'abandoned', null, `the ${role === 'generate' ? 'generator' : 'reviewer'}'s session ${s.status}${s.error ? `: ${s.error}` : ''}`);
   if (role === 'review') {
     const verdict = parseApproval(s.status === 'completed' ? summary : null);

@@ -3,8 +3,13 @@
  * as they are; seed 002 adds `state` (active for queued, running and idle); seed 001 speaks its
  * own words (created for queued, active for running and idle).
  */
-import { db } from '../db/knex.js';
-import type { SessionRow, SessionStatus } from '../db/session-store.js';
+import * as sessionViews from '../db/repositories/session-views.js';
+import type { SessionViewRow } from '../db/repositories/session-views.js';
+import type { EventRow, SessionRow, SessionStatus } from '../db/session-store.js';
+
+export type { SessionViewRow };
+/** The query itself, for the route families that still add their own filters to it (001, 002, 004 lists). */
+export { sessionQuery } from '../db/repositories/session-views.js';
 
 export const state002 = (s: SessionStatus) => (['queued', 'running', 'idle'].includes(s) ? 'active' : s);
 export const status001 = (s: SessionStatus) => (s === 'queued' ? 'created' : s === 'running' || s === 'idle' ? 'active' : s);
@@ -16,22 +21,8 @@ export const FROM_002: Record<string, SessionStatus[]> = {
   active: ['queued', 'running', 'idle'], paused: ['paused'], completed: ['completed'], failed: ['failed'], stopped: ['stopped'],
 };
 
-/** Sessions with their sandbox's container id and their message count. */
-export function sessionQuery() {
-  return db('sessions as s')
-    .leftJoin('sandboxes as sb', 'sb.id', 's.sandbox_id')
-    .select(
-      's.*',
-      'sb.container_id',
-      db.raw(`(select count(*)::int from session_events e where e.session_id = s.id and e.event_type = 'message') as message_count`),
-    );
-}
-
-/** A session row with what the views add: its sandbox's container id and its message count. */
-export type SessionViewRow = SessionRow & { container_id?: string | null; message_count?: number };
-
 export async function withViewData(s: SessionRow): Promise<SessionViewRow> {
-  return (await sessionQuery().where('s.id', s.id).first()) ?? s;
+  return (await sessionViews.viewById(s.id)) ?? s;
 }
 
 export function conversationView(s: SessionViewRow) {
@@ -89,7 +80,7 @@ export function session001View(s: SessionViewRow) {
   };
 }
 
-export function eventView(e: Record<string, any>) {
+export function eventView(e: EventRow) {
   return {
     id: e.id, session_id: e.session_id, event_index: e.event_index, event_type: e.event_type,
     event_source: e.event_source, payload: e.payload, created_at: e.created_at,

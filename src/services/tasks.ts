@@ -5,15 +5,22 @@
  * becomes a task message), finish → completed, failed → failed, stopped → cancelled.
  * Status changes are compare-and-set on the task row; illegal ones are 409.
  */
-import { db } from '../db/knex.js';
+import type { AgentRow } from '../db/repositories/agents.js';
+import * as agents from '../db/repositories/agents.js';
+import * as connections from '../db/repositories/connections.js';
+import * as sessionEvents from '../db/repositories/session-events.js';
+import * as tasks from '../db/repositories/tasks.js';
+import type { TaskMessageRow, TaskRow, TaskStatus } from '../db/repositories/tasks.js';
 import type { EventRow, SessionRow } from '../db/session-store.js';
 import { conflict, forbidden, notFound } from '../domain/errors.js';
 import { log } from '../log.js';
 import { isUuid } from './access.js';
-import { one, type AgentRow } from './acting-agent.js';
+import { one } from './acting-agent.js';
 import { emitToAgent } from './hub.js';
 
-export type TaskStatus = 'submitted' | 'working' | 'input-required' | 'completed' | 'failed' | 'cancelled';
+export type { TaskStatus };
+/** An agent as a party to a task: only its id matters here. */
+type Party = Pick<AgentRow, 'id'>;
 export const TASK_TERMINAL: TaskStatus[] = ['completed', 'failed', 'cancelled'];
 /** What the target may report, from each status. */
 const REPORTABLE: Record<string, TaskStatus[]> = {
@@ -22,97 +29,89 @@ const REPORTABLE: Record<string, TaskStatus[]> = {
   'input-required': ['working', 'completed', 'failed'],
 };
 
-export function taskView(t: Record<string, any>) {
+export function taskView(t: TaskRow) {
   return {
     id: t.id, fromAgentId: t.from_agent_id, toAgentId: t.to_agent_id, title: t.title, status: t.status,
     approval: t.approval_state, sessionId: t.session_id, createdAt: t.created_at, updatedAt: t.updated_at,
   };
 }
 
-export async function requireTask(agent: AgentRow, id: string) {
-  const t = isUuid(id) ? await db('tasks').where({ id }).first() : null;
+export async function requireTask(agent: Party, id: string): Promise<TaskRow> {
+  const t = isUuid(id) ? await tasks.byId(id) : null;
   if (!t || (t.from_agent_id !== agent.id && t.to_agent_id !== agent.id)) throw notFound('Task');
   return t;
 }
 
-const otherParty = (t: Record<string, any>, agentId: string) => (t.from_agent_id === agentId ? t.to_agent_id : t.from_agent_id);
+const otherParty = (t: TaskRow, agentId: string) => (t.from_agent_id === agentId ? t.to_agent_id : t.from_agent_id);
 
 /** CAS on the task row; tells the other party. Returns the updated row or null when the status moved on. */
-async function setStatus(taskId: string, from: TaskStatus[], to: TaskStatus, notify: string[]) {
-  const [row] = await db('tasks').where({ id: taskId }).whereIn('status', from).update({ status: to, updated_at: db.fn.now() }).returning('*');
+async function setStatus(taskId: string, from: TaskStatus[], to: TaskStatus, notify: string[]): Promise<TaskRow | null> {
+  const row = await tasks.setStatusFrom(taskId, from, to);
   if (!row) return null;
   for (const agentId of notify) await emitToAgent(agentId, { type: 'task.updated', taskId, status: to });
   return row;
 }
 
-export async function createTask(from: AgentRow, input: { toAgentId: string; title: string; message: string }) {
-  const { activeConnection } = await import('./connections.js');
+export async function createTask(from: Party, input: { toAgentId: string; title: string; message: string }) {
   // By id, or by handle among the agents `from` is connected to.
   const to = isUuid(input.toAgentId)
-    ? await db('agents').where({ id: input.toAgentId }).whereNull('deleted_at').first()
-    : one(input.toAgentId, await db('agents as a')
-      .join('agent_connections as c', (j) => j.on('c.agent_id', 'a.id').orOn('c.with_agent_id', 'a.id'))
-      .whereNull('c.deleted_at').whereNull('a.deleted_at')
-      .where('a.handle', input.toAgentId).whereNot('a.id', from.id)
-      .andWhere((w) => w.where('c.agent_id', from.id).orWhere('c.with_agent_id', from.id))
-      .distinct('a.*'));
-  const conn = to ? await activeConnection(from.id, to.id) : null;
+    ? await agents.liveById(input.toAgentId)
+    : one(input.toAgentId, await agents.connectedWithHandle(from.id, input.toAgentId));
+  const conn = to ? await connections.activeBetween(from.id, to.id) : null;
   if (!to || !conn) throw notFound('Connected agent');
   const needsApproval = to.approval === 'require' || conn.approval === 'require';
-  const task = await db.transaction(async (tx) => {
-    const [t] = await tx('tasks')
-      .insert({ from_agent_id: from.id, to_agent_id: to.id, connection_id: conn.id, title: input.title, approval_state: needsApproval ? 'pending' : 'none' })
-      .returning('*');
-    await tx('task_messages').insert({ task_id: t.id, from_agent_id: from.id, content: input.message });
-    return t;
-  });
+  const task = await tasks.insertWithMessage(
+    { from_agent_id: from.id, to_agent_id: to.id, connection_id: conn.id, title: input.title, approval_state: needsApproval ? 'pending' : 'none' },
+    input.message,
+  );
   if (needsApproval) {
     await emitToAgent(to.id, { type: 'task.approval_required', taskId: task.id, fromAgentId: from.id });
   } else {
     await emitToAgent(to.id, { type: 'task.created', taskId: task.id, fromAgentId: from.id });
     await startHostedWork(task);
   }
-  return taskView((await db('tasks').where({ id: task.id }).first())!);
+  return taskView((await tasks.byId(task.id))!);
 }
 
 /** A hosted target works the task in a session of its own. */
-async function startHostedWork(task: Record<string, any>) {
-  const to = await db('agents').where({ id: task.to_agent_id }).first();
+async function startHostedWork(task: TaskRow) {
+  const to = (await agents.byId(task.to_agent_id))!;
   if (to.kind !== 'hosted') return;
-  const first = await db('task_messages').where({ task_id: task.id }).orderBy('created_at').first();
-  const from = await db('agents').where({ id: task.from_agent_id }).first('name');
+  const first = await tasks.firstMessage(task.id);
+  const fromName = await agents.nameOf(task.from_agent_id);
   const { createSession } = await import('./sessions.js');
+  const memberId = to.member_id!; // an agent gets its member row when it is created
   const session = await createSession(
-    { projectId: to.project_id, memberId: to.member_id, role: 'member', principal: { kind: 'agent', agentId: to.id, projectId: to.project_id, memberId: to.member_id, keyId: '' } },
+    { projectId: to.project_id, memberId, role: 'member', principal: { kind: 'agent', agentId: to.id, projectId: to.project_id, memberId, keyId: '' } },
     {
       agentRef: to.id, triggerType: 'task_assigned', taskId: task.id, taskTitle: task.title,
-      message: `Task from ${from?.name ?? 'another agent'}: ${task.title}\n\n${first?.content ?? ''}\n\n` +
+      message: `Task from ${fromName ?? 'another agent'}: ${task.title}\n\n${first?.content ?? ''}\n\n` +
         'Use task_reply to message the requester and task_update_status to report progress; call finish when done.',
     },
   );
-  await db('tasks').where({ id: task.id }).update({ session_id: session.id, updated_at: db.fn.now() });
+  await tasks.setSession(task.id, session.id);
 }
 
-export async function approveTask(agent: AgentRow, id: string) {
+export async function approveTask(agent: Party, id: string) {
   const t = await requireTask(agent, id);
   if (t.to_agent_id !== agent.id) throw forbidden('Only the task\'s target agent can approve it');
-  const [row] = await db('tasks').where({ id: t.id, approval_state: 'pending', status: 'submitted' }).update({ approval_state: 'approved', updated_at: db.fn.now() }).returning('*');
+  const row = await tasks.approve(t.id);
   if (!row) throw conflict(`This task is not awaiting approval (status ${t.status}, approval ${t.approval_state})`);
   await emitToAgent(t.from_agent_id, { type: 'task.updated', taskId: t.id, status: 'submitted' });
   await startHostedWork(row);
-  return taskView((await db('tasks').where({ id: t.id }).first())!);
+  return taskView((await tasks.byId(t.id))!);
 }
 
-export async function rejectTask(agent: AgentRow, id: string) {
+export async function rejectTask(agent: Party, id: string) {
   const t = await requireTask(agent, id);
   if (t.to_agent_id !== agent.id) throw forbidden('Only the task\'s target agent can reject it');
-  const [row] = await db('tasks').where({ id: t.id, approval_state: 'pending' }).update({ approval_state: 'rejected', status: 'cancelled', updated_at: db.fn.now() }).returning('*');
+  const row = await tasks.reject(t.id);
   if (!row) throw conflict('This task is not awaiting approval');
   await emitToAgent(t.from_agent_id, { type: 'task.updated', taskId: t.id, status: 'cancelled' });
   return taskView(row);
 }
 
-export async function cancelTask(agent: AgentRow, id: string) {
+export async function cancelTask(agent: Party, id: string) {
   const t = await requireTask(agent, id);
   const row = await setStatus(t.id, ['submitted', 'working', 'input-required'], 'cancelled', [otherParty(t, agent.id)]);
   if (!row) throw conflict(`Cannot cancel a task that is ${t.status}`);
@@ -120,7 +119,7 @@ export async function cancelTask(agent: AgentRow, id: string) {
   return taskView(row);
 }
 
-export async function reportStatus(agent: AgentRow, id: string, status: TaskStatus) {
+export async function reportStatus(agent: Party, id: string, status: TaskStatus) {
   const t = await requireTask(agent, id);
   if (t.to_agent_id !== agent.id) throw forbidden('Only the task\'s target agent reports its status; the requester may cancel it');
   if (t.approval_state === 'pending') throw conflict('Approve the task before working on it');
@@ -129,19 +128,14 @@ export async function reportStatus(agent: AgentRow, id: string, status: TaskStat
   return taskView(row);
 }
 
-export async function listTasks(agent: AgentRow, q: { role?: 'from' | 'to'; status?: string; limit: number; offset: number }) {
-  const query = db('tasks').orderBy('created_at', 'desc').limit(q.limit).offset(q.offset);
-  if (q.role === 'from') query.where({ from_agent_id: agent.id });
-  else if (q.role === 'to') query.where({ to_agent_id: agent.id });
-  else query.where((w) => w.where({ from_agent_id: agent.id }).orWhere({ to_agent_id: agent.id }));
-  if (q.status) query.andWhere({ status: q.status });
-  return (await query).map(taskView);
+export async function listTasks(agent: Party, q: { role?: 'from' | 'to'; status?: string; limit: number; offset: number }) {
+  return (await tasks.listFor(agent.id, q)).map(taskView);
 }
 
-export async function postTaskMessage(agent: AgentRow, id: string, content: string, sourceEventId?: string) {
+export async function postTaskMessage(agent: Party, id: string, content: string, sourceEventId?: string) {
   const t = await requireTask(agent, id);
   if (TASK_TERMINAL.includes(t.status)) throw conflict(`The task is ${t.status}`);
-  const [m] = await db('task_messages').insert({ task_id: t.id, from_agent_id: agent.id, content, source_event_id: sourceEventId ?? null }).onConflict('source_event_id').ignore().returning('*');
+  const m = await tasks.insertMessage({ task_id: t.id, from_agent_id: agent.id, content, source_event_id: sourceEventId ?? null });
   if (!m) return null; // already mirrored
   await emitToAgent(otherParty(t, agent.id), { type: 'message.created', taskId: t.id, messageId: m.id, fromAgentId: agent.id });
   // The requester's answer goes into the hosted agent's session and puts it back to work.
@@ -154,19 +148,17 @@ export async function postTaskMessage(agent: AgentRow, id: string, content: stri
   return taskMessageView(m);
 }
 
-export function taskMessageView(m: Record<string, any>) {
+export function taskMessageView(m: TaskMessageRow) {
   return { id: m.id, taskId: m.task_id, fromAgentId: m.from_agent_id, content: m.content, createdAt: m.created_at };
 }
 
-export async function listTaskMessages(agent: AgentRow, id: string) {
+export async function listTaskMessages(agent: Party, id: string) {
   const t = await requireTask(agent, id);
-  return (await db('task_messages').where({ task_id: t.id }).orderBy('created_at')).map(taskMessageView);
+  return (await tasks.messages(t.id)).map(taskMessageView);
 }
 
 export async function cancelTasksBetween(a: string, b: string, by: string): Promise<number> {
-  const rows = await db('tasks')
-    .whereNotIn('status', TASK_TERMINAL)
-    .andWhere((w) => w.where({ from_agent_id: a, to_agent_id: b }).orWhere({ from_agent_id: b, to_agent_id: a }));
+  const rows = await tasks.betweenExcept(a, b, TASK_TERMINAL);
   let n = 0;
   for (const t of rows) {
     const row = await setStatus(t.id, ['submitted', 'working', 'input-required'], 'cancelled', [otherParty(t, by)]);
@@ -178,7 +170,7 @@ export async function cancelTasksBetween(a: string, b: string, by: string): Prom
   return n;
 }
 
-async function stopTaskSession(t: Record<string, any>) {
+async function stopTaskSession(t: TaskRow) {
   if (!t.session_id) return;
   const { getSession } = await import('../db/session-store.js');
   const { stopSession } = await import('./sessions.js');
@@ -191,18 +183,18 @@ async function stopTaskSession(t: Record<string, any>) {
 /** Pipeline listener: the hosted agent's session status drives its task's status. */
 export async function onTaskSessionEvents(session: SessionRow, events: EventRow[]): Promise<void> {
   if (session.trigger_type !== 'task_assigned' || !session.task_id) return;
-  const task = await db('tasks').where({ id: session.task_id }).first();
+  const task = await tasks.byId(session.task_id);
   if (!task || TASK_TERMINAL.includes(task.status)) return;
-  const to = { id: task.to_agent_id } as AgentRow;
+  const to: Party = { id: task.to_agent_id };
   for (const e of events) {
     if (e.event_type !== 'status') continue;
     const status = (e.payload as { status: string }).status;
     if (status === 'running') await setStatus(task.id, ['submitted', 'input-required'], 'working', [task.from_agent_id]);
     else if (status === 'idle') {
       // The turn ended without finish: the agent is waiting on the requester.
-      const last = await db('session_events').where({ session_id: session.id, event_type: 'message', event_source: 'agent' }).orderBy('event_index', 'desc').first();
+      const last = await sessionEvents.lastAgentMessage(session.id);
       const text = String(last?.payload?.message ?? '').trim();
-      if (text) await postTaskMessage(to, task.id, text, last.id).catch((err) => log.debug({ err }, 'task message mirror skipped'));
+      if (text) await postTaskMessage(to, task.id, text, last!.id).catch((err) => log.debug({ err }, 'task message mirror skipped'));
       await setStatus(task.id, ['submitted', 'working'], 'input-required', [task.from_agent_id]);
     } else if (status === 'completed') {
       const reason = String((e.payload as { reason?: string }).reason ?? '').replace(/^finished: ?/, '');
@@ -228,9 +220,9 @@ export const TASK_TOOLS = [
 
 /** Runs a task tool for a hosted agent's session. */
 export async function runTaskTool(session: SessionRow, toolUseId: string, name: string, input: Record<string, unknown>): Promise<{ content: string; is_error: boolean; exit_code?: number }> {
-  const task = session.task_id ? await db('tasks').where({ id: session.task_id }).first() : null;
+  const task = session.task_id ? await tasks.byId(session.task_id) : null;
   if (!task) return { content: 'This session has no task', is_error: true };
-  const me = { id: task.to_agent_id } as AgentRow;
+  const me: Party = { id: task.to_agent_id };
   try {
     if (name === 'task_reply') {
       await postTaskMessage(me, task.id, String(input.message ?? ''), undefined);

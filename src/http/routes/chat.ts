@@ -2,8 +2,7 @@
 import { defineRoute } from '../registry.js';
 import { nonEmpty, obj, pagination } from '../schema.js';
 import { assertActsAsSelf, requireProject } from '../../services/access.js';
-import { requireAgent } from '../../services/agents.js';
-import { chatMessageView, chatQuery, chatView, listChatMessages, postFollowUp, requireChat, startChat } from '../../services/chat.js';
+import { chatMessageView, chatView, listChatMessages, listChats, postFollowUp, requireChat, startChat } from '../../services/chat.js';
 import { conversationView, withViewData } from '../../services/session-views.js';
 
 const P = '/api/v1/projects/:projectId';
@@ -15,11 +14,7 @@ defineRoute({
   query: obj({ ...pagination }),
   handler: async (_ctx, { principal, params, query }) => {
     const m = await requireProject(principal, params.projectId, 'read');
-    const agent = await requireAgent(m.projectId, params.agentId);
-    const base = chatQuery().where({ 'c.project_id': m.projectId, 'c.agent_id': agent.id, 'c.member_id': m.memberId });
-    const [{ count }] = await base.clone().clearSelect().count<{ count: string }[]>('c.id as count');
-    const rows = await base.orderBy('c.created_at', 'desc').limit(query.limit).offset(query.offset);
-    return { chat_sessions: rows.map(chatView), total: Number(count) };
+    return listChats(m, params.agentId, query);
   },
 });
 

@@ -4,12 +4,11 @@
  */
 import { defineRoute } from '../registry.js';
 import { idOrHandle, nonEmpty, obj, pagination, uuid } from '../schema.js';
-import { db } from '../../db/knex.js';
 import { assertActsAsSelf, assertOwn, ownAgent, projectIdsOf, requireProject, resolveProject } from '../../services/access.js';
 import { forbidden } from '../../domain/errors.js';
 import type { Principal } from '../auth.js';
 import type { PairRow } from '../../services/pairs.js';
-import { createPair, endPair, loadPairView, nudge, pairView, postTurn, requirePair, turnsOf, turnView } from '../../services/pairs.js';
+import { createPair, endPair, listPairs, loadPairView, nudge, postTurn, requirePair, turnView } from '../../services/pairs.js';
 
 const TAG = 'Pair sessions (000)';
 
@@ -56,14 +55,8 @@ for (const base of ['/pair-sessions', '/api/v1/pair-sessions']) {
     query: obj({ project_id: uuid, status: { type: 'string', enum: ['active', 'completed', 'abandoned'] }, ...pagination }),
     handler: async (_ctx, { principal, query }) => {
       const ids = query.project_id ? [(await requireProject(principal, query.project_id)).projectId] : await projectIdsOf(principal);
-      const q = db('pair_sessions').whereIn('project_id', ids);
-      if (query.status) q.andWhere({ status: query.status });
-      const self = ownAgent(principal); // an agent key sees the pairs it is part of
-      if (self) q.andWhere((w) => w.where({ generator_id: self }).orWhere({ reviewer_id: self }));
-      const [{ count }] = await q.clone().count<{ count: string }[]>('* as count');
-      const rows = await q.orderBy('created_at', 'desc').limit(query.limit).offset(query.offset);
-      const turns = await turnsOf(rows.map((r) => r.id));
-      return { pairSessions: rows.map((r) => pairView(r, turns.get(r.id)!)), total: Number(count) };
+      // An agent key sees the pairs it is part of.
+      return listPairs(ids, { ...query, participant: ownAgent(principal) });
     },
   });
 
