@@ -1,5 +1,4 @@
 import { expect } from 'chai';
-import crypto from 'node:crypto';
 import { apiServer, call, newProject, newAgent, sessionWorker, waitFor, newUser } from './support/harness.js';
 import { openStream, connectDashboard, subscribe } from './support/clients.js';
 import { freePort, startApi, type Proc } from './support/processes.js';

@@ -22,11 +22,13 @@ import { sandboxDriver } from '../runtime/sandbox/index.js';
 import { isUuid, type Membership } from './access.js';
 import { findAgent, type AgentRow } from './agents.js';
 import { insertSandbox } from './sandboxes.js';
+import { checkTurn, parseApproval, type TurnRole } from './pair-rules.js';
 import { onSessionEvents } from './session-hooks.js';
 import { createSession, isTerminal, sendMessage, stopSession } from './sessions.js';
 
+export { parseApproval, type TurnRole } from './pair-rules.js';
+
 export type PairRow = Record<string, any>;
-export type TurnRole = 'generate' | 'review' | 'interrupt';
 const BUSY = ['queued', 'running', 'paused'];
 
 export function turnView(t: Record<string, any>) {
@@ -124,23 +126,10 @@ export async function postTurn(pair: PairRow, input: { agentId: string; role: Tu
   const turn = await db.transaction(async (tx) => {
     const p = await lockActive(tx, pair.id);
     const [gen, rev] = await Promise.all([tx('agents').where({ id: p.generator_id }).first(), tx('agents').where({ id: p.reviewer_id }).first()]);
-    const is = (a: AgentRow) => input.agentId === a.id || input.agentId === a.handle;
-    let agentId = is(gen) ? gen.id : is(rev) ? rev.id : input.agentId;
-    if (input.role === 'interrupt') {
-      if (p.drive && p.current_session_id) forward = `Interrupt from ${input.agentId}: ${input.content}`;
-    } else {
-      if (p.drive) throw conflict('The runtime plays the generate and review turns of a driven pair session; post an interrupt turn to step in');
-      const last = await tx('pair_turns').where({ pair_session_id: p.id }).whereNot({ role: 'interrupt' }).orderBy('seq', 'desc').first('role');
-      const expected = last?.role === 'generate' ? 'review' : 'generate';
-      if (input.role !== expected) {
-        throw conflict(`Out of turn: expected a ${expected} turn from the ${expected === 'generate' ? 'generator' : 'reviewer'} next (generate and review alternate, starting with generate)`);
-      }
-      const owner = expected === 'generate' ? gen : rev;
-      if (!is(owner)) {
-        throw conflict(`${expected} turns come from the ${expected === 'generate' ? 'generator' : 'reviewer'} ("${owner.handle}", ${owner.id}), not "${input.agentId}"`);
-      }
-      agentId = owner.id;
-    }
+    const last = input.role === 'interrupt' || p.drive ? undefined
+      : await tx('pair_turns').where({ pair_session_id: p.id }).whereNot({ role: 'interrupt' }).orderBy('seq', 'desc').first('role');
+    const agentId = checkTurn(input, { drive: p.drive, generator: gen, reviewer: rev, lastRole: last?.role });
+    if (input.role === 'interrupt' && p.drive && p.current_session_id) forward = `Interrupt from ${input.agentId}: ${input.content}`;
     const [row] = await tx('pair_turns').insert({ pair_session_id: p.id, agent_id: agentId, role: input.role, content: input.content }).returning('*');
     await tx('pair_sessions').where({ id: p.id }).update({ updated_at: tx.fn.now() });
     return row;
@@ -175,17 +164,6 @@ async function stopRounds(pairId: string): Promise<void> {
 }
 
 // ---- drive mode ---------------------------------------------------------------------------
-
-/**
- * The reviewer approves by calling finish with a summary containing APPROVED and, optionally, a
- * score: "APPROVED score=0.85 ...". Anything else is feedback for the generator's next round.
- */
-export function parseApproval(summary: string | null): { approved: boolean; score: number | null } {
-  if (!summary || !/\bAPPROVED\b/.test(summary) || /\bNOT\s+APPROVED\b/i.test(summary)) return { approved: false, score: null };
-  const m = /\bscore\s*[=:]\s*(\d*\.?\d+)/i.exec(summary);
-  const score = m ? Math.min(1, Math.max(0, Number(m[1]))) : null;
-  return { approved: true, score: Number.isFinite(score) ? score : null };
-}
 
 /** What the round's session said after its message: its last text and its finish summary, if any. */
 async function lastWords(sessionId: string, fromIndex: number): Promise<{ text: string | null; summary: string | null }> {

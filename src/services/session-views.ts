@@ -4,17 +4,11 @@
  * own words (created for queued, active for running and idle).
  */
 import { db } from '../db/knex.js';
-import type { SessionRow, SessionStatus } from '../db/session-store.js';
+import type { SessionRow } from '../db/session-store.js';
 
-export const state002 = (s: SessionStatus) => (['queued', 'running', 'idle'].includes(s) ? 'active' : s);
-export const status001 = (s: SessionStatus) => (s === 'queued' ? 'created' : s === 'running' || s === 'idle' ? 'active' : s);
-/** Seed 001 status words accepted by PATCH and ?status=, and the statuses they cover. */
-export const FROM_001: Record<string, SessionStatus[]> = {
-  created: ['queued'], active: ['running', 'idle'], paused: ['paused'], completed: ['completed'], failed: ['failed'], stopped: ['stopped'],
-};
-export const FROM_002: Record<string, SessionStatus[]> = {
-  active: ['queued', 'running', 'idle'], paused: ['paused'], completed: ['completed'], failed: ['failed'], stopped: ['stopped'],
-};
+import { state002, status001 } from './status-words.js';
+
+export { FROM_001, FROM_002, state002, status001 } from './status-words.js';
 
 /** Sessions with their sandbox's container id and their message count. */
 export function sessionQuery() {

@@ -13,15 +13,9 @@ import { isUuid } from './access.js';
 import { one, type AgentRow } from './acting-agent.js';
 import { emitToAgent } from './hub.js';
 import { onSessionEvents } from './session-hooks.js';
+import { reportableFrom, TASK_OPEN, TASK_TERMINAL, type TaskStatus } from './task-rules.js';
 
-export type TaskStatus = 'submitted' | 'working' | 'input-required' | 'completed' | 'failed' | 'cancelled';
-export const TASK_TERMINAL: TaskStatus[] = ['completed', 'failed', 'cancelled'];
-/** What the target may report, from each status. */
-const REPORTABLE: Record<string, TaskStatus[]> = {
-  submitted: ['working', 'input-required', 'completed', 'failed'],
-  working: ['input-required', 'completed', 'failed'],
-  'input-required': ['working', 'completed', 'failed'],
-};
+export { TASK_TERMINAL, type TaskStatus } from './task-rules.js';
 
 export function taskView(t: Record<string, any>) {
   return {
@@ -115,7 +109,7 @@ export async function rejectTask(agent: AgentRow, id: string) {
 
 export async function cancelTask(agent: AgentRow, id: string) {
   const t = await requireTask(agent, id);
-  const row = await setStatus(t.id, ['submitted', 'working', 'input-required'], 'cancelled', [otherParty(t, agent.id)]);
+  const row = await setStatus(t.id, TASK_OPEN, 'cancelled', [otherParty(t, agent.id)]);
   if (!row) throw conflict(`Cannot cancel a task that is ${t.status}`);
   await stopTaskSession(row);
   return taskView(row);
@@ -125,7 +119,7 @@ export async function reportStatus(agent: AgentRow, id: string, status: TaskStat
   const t = await requireTask(agent, id);
   if (t.to_agent_id !== agent.id) throw forbidden('Only the task\'s target agent reports its status; the requester may cancel it');
   if (t.approval_state === 'pending') throw conflict('Approve the task before working on it');
-  const row = await setStatus(t.id, Object.keys(REPORTABLE).filter((s) => REPORTABLE[s].includes(status)) as TaskStatus[], status, [t.from_agent_id]);
+  const row = await setStatus(t.id, reportableFrom(status), status, [t.from_agent_id]);
   if (!row) throw conflict(`Cannot change a task from ${t.status} to ${status}`);
   return taskView(row);
 }
@@ -170,7 +164,7 @@ export async function cancelTasksBetween(a: string, b: string, by: string): Prom
     .andWhere((w) => w.where({ from_agent_id: a, to_agent_id: b }).orWhere({ from_agent_id: b, to_agent_id: a }));
   let n = 0;
   for (const t of rows) {
-    const row = await setStatus(t.id, ['submitted', 'working', 'input-required'], 'cancelled', [otherParty(t, by)]);
+    const row = await setStatus(t.id, TASK_OPEN, 'cancelled', [otherParty(t, by)]);
     if (row) {
       n++;
       await stopTaskSession(row);
