@@ -6,6 +6,7 @@ import { apiServer, call, newProject, newAgent, sessionWorker, waitFor } from '.
 import { connectDashboard, subscribe } from './support/clients.js';
 import { signUserToken } from '../src/http/auth.js';
 import { db } from '../src/db/knex.js';
+import { webhookQueue } from '../src/runtime/webhooks.js';
 
 interface AgentHandle {
   id: string;
@@ -231,7 +232,9 @@ describe('agent hub: connections, tasks, /ws, updates, webhooks', function () {
       expect(JSON.stringify(got.body)).to.not.contain(secret.body.secret);
       await connect(a, b);
       await waitFor('three attempts', async () => hits >= 3, 15_000);
-      await new Promise((r) => setTimeout(r, 300));
+      // The third attempt succeeded: once its job is completed, no further attempt can come.
+      const ev = await db('agent_events').where({ agent_id: b.id, type: 'agent.connected' }).first('id');
+      await waitFor('the delivery job to complete', async () => (await webhookQueue().getJobState(`evt-${ev.id}`)) === 'completed', 5000);
       expect(hits).to.equal(3);
       // The documented verification snippet (README, Webhooks):
       for (const { headers, body } of bodies) {

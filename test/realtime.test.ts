@@ -1,5 +1,4 @@
 import { expect } from 'chai';
-import crypto from 'node:crypto';
 import { apiServer, call, newProject, newAgent, sessionWorker, waitFor, newUser } from './support/harness.js';
 import { openStream, connectDashboard, subscribe } from './support/clients.js';
 import { freePort, startApi, type Proc } from './support/processes.js';
@@ -101,8 +100,11 @@ describe('realtime delivery', function () {
     const agent = await newAgent(projectId, owner.token, { script: { token_delay_ms: 60, turns: [{ text: sentence }] } });
     const s = await call('POST', '/api/v1/sessions', { token: owner.token, body: { agent_id: agent.id, message: 'go' } });
     await waitFor('streaming under way', async () => (await db('sessions').where({ id: s.body.id }).first()).status === 'running');
-    await new Promise((r) => setTimeout(r, 300));
     const { url } = await apiServer();
+    // Join once the message is under way: an early client has seen its first deltas.
+    const early = openStream(`${url}/api/v1/sessions/${s.body.id}/stream`, owner.token);
+    await waitFor('the first deltas', async () => early.frames.filter((f) => f.event === 'text_delta').length >= 2);
+    early.close();
     const late = openStream(`${url}/api/v1/sessions/${s.body.id}/stream`, owner.token);
     await waitFor('complete', async () => late.frames.some((f) => f.event === 'text_complete'));
     late.close();

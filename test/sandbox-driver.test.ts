@@ -3,6 +3,7 @@ import { expect } from 'chai';
 import Docker from 'dockerode';
 import { DockerSandboxDriver } from '../src/runtime/sandbox/docker-driver.js';
 import type { SandboxSpec } from '../src/runtime/sandbox/driver.js';
+import { waitFor } from './support/wait.js';
 
 // Runs against the real engine. Every container carries this run's own instance label, so cleanup
 // can never touch sandboxes that belong to anything else on the host.
@@ -25,11 +26,8 @@ async function removeAll() {
 /** Processes die at once on SIGKILL, but orphans may linger a beat until init reaps them. */
 async function psEventually(containerId: string, absent: string) {
   let out = '';
-  for (let i = 0; i < 10; i++) {
-    out = (await driver.exec(containerId, { command: 'ps' })).stdout;
-    if (!out.includes(absent)) break;
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  // The caller's expect() reports what ps still shows if it never goes.
+  await waitFor(`"${absent}" gone from ps`, async () => !(out = (await driver.exec(containerId, { command: 'ps' })).stdout).includes(absent), 1000, 100).catch(() => {});
   return out;
 }
 
@@ -181,7 +179,7 @@ describe('DockerSandboxDriver (real Docker engine)', function () {
     it('kills a run by runId from outside', async () => {
       const runId = `ext-${randomUUID()}`;
       const running = driver.exec(id, { command: 'sleep 32', runId });
-      await new Promise((r) => setTimeout(r, 300));
+      await waitFor('the run to start', async () => (await driver.exec(id, { command: 'ps' })).stdout.includes('sleep 32'), 5000, 50);
       await driver.kill(id, runId);
       const res = await running;
       expect(res.exitCode).to.equal(137);

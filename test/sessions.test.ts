@@ -37,6 +37,11 @@ async function readInContainer(containerId: string, cmd: string): Promise<string
   return Buffer.concat(chunks).toString('utf8');
 }
 const status = (id: string) => async () => (await sessionRow(id))?.status as string;
+/** Waits until no activation of the session is queued or running: nothing can move it on its own then. */
+async function activationsDone(id: string) {
+  await waitFor('no activation queued or running', async () =>
+    !(await sessionQueue().getJobs(['active', 'waiting', 'delayed', 'prioritized'])).some((j) => j?.data?.sessionId === id), 10_000);
+}
 
 describe('session actor', function () {
   this.timeout(60_000);
@@ -163,7 +168,7 @@ describe('session actor', function () {
     const events = await eventsOf(id);
     const result = events.find((e) => e.event_type === 'tool_result');
     expect(result.payload).to.include({ is_error: true, interrupted: true });
-    await new Promise((r) => setTimeout(r, 300));
+    await activationsDone(id);
     expect((await sessionRow(id)).status).to.equal('idle');
   });
 
@@ -218,7 +223,7 @@ describe('session actor', function () {
     await call('POST', `/api/v1/projects/${projectId}/conversations/${id}/pause`, { token: owner.token });
     const pm = await call('POST', `/api/v1/projects/${projectId}/conversations/${id}/message`, { token: owner.token, body: { message: 'while paused' } });
     expect(pm.status).to.equal(200);
-    await new Promise((r) => setTimeout(r, 300));
+    await activationsDone(id);
     expect((await sessionRow(id)).status).to.equal('paused');
     await call('POST', `/api/v1/projects/${projectId}/conversations/${id}/resume`, { token: owner.token });
     await waitFor('answered', async () => (await eventsOf(id)).some((e) => e.payload.message === 'second answer'));

@@ -4,15 +4,12 @@
  * socket.io-client subscribed to conversation rooms.
  */
 import crypto from 'node:crypto';
-import { SignJWT } from 'jose';
 import { io, type Socket } from 'socket.io-client';
+import { request, userToken as signToken } from '../../test/support/http.js';
 import { IMAGE, JWT_SECRET } from './stack.js';
 import { checkAborted, now, sleep } from './util.js';
 
-export async function userToken(userId: string): Promise<string> {
-  return new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject(userId).setIssuedAt().setExpirationTime('1d')
-    .sign(new TextEncoder().encode(JWT_SECRET));
-}
+export const userToken = (userId: string) => signToken(userId, JWT_SECRET);
 
 export class ApiError extends Error {
   constructor(readonly status: number, readonly body: unknown, what: string) {
@@ -36,21 +33,11 @@ export class Api {
     return api;
   }
 
+  /** The kit's request (test/support/http.ts); throws ApiError on an unexpected status. */
   async call(method: string, path: string, body?: unknown, expect?: number): Promise<any> {
-    const res = await fetch(this.url + path, {
-      method,
-      headers: { authorization: `Bearer ${this.token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
-      body: body !== undefined ? JSON.stringify(body) : undefined,
-    });
-    const text = await res.text();
-    let parsed: unknown = text;
-    try {
-      parsed = text ? JSON.parse(text) : undefined;
-    } catch {
-      /* not JSON */
-    }
-    if (expect !== undefined ? res.status !== expect : res.status >= 400) throw new ApiError(res.status, parsed, `${method} ${path}`);
-    return parsed;
+    const res = await request(this.url, method, path, { token: this.token, body });
+    if (expect !== undefined ? res.status !== expect : res.status >= 400) throw new ApiError(res.status, res.body, `${method} ${path}`);
+    return res.body;
   }
 
   /** A scripted agent on the minimal image. */

@@ -3,24 +3,26 @@
  * container label, and the api and the session worker as two real child processes (so their
  * memory can be told apart and the clients in this process do not share their event loop).
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import fs from 'node:fs';
-import net from 'node:net';
+import { execFile } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import Docker from 'dockerode';
 import { Redis } from 'ioredis';
 import pg from 'pg';
+import { TEST_IMAGE } from '../../test/support/http.js';
+import { API_READY, freePort, ROOT, spawnTsx, WORKER_READY, type Proc } from '../../test/support/processes.js';
 import { log, mapLimit, sleep } from './util.js';
 
+// Processes come from the kit the mocha suite and the fault suite share (test/support/processes.ts).
+export { freePort, ROOT, rssMbOf, type Proc } from '../../test/support/processes.js';
+
 export const execFileP = promisify(execFile);
-export const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../..');
 export const RESULTS_DIR = path.join(ROOT, 'bench', 'results');
 
 export const PREFIX = process.env.TROUPE_REDIS_PREFIX || 'troupe-bench';
 export const INSTANCE = process.env.TROUPE_INSTANCE || 'bench';
-export const IMAGE = 'troupe-sandbox-minimal:latest';
+export const IMAGE = TEST_IMAGE;
 export const REDIS_URL = process.env.REDIS_URL || 'redis://127.0.0.1:6379';
 export const JWT_SECRET = process.env.TROUPE_JWT_SECRET || 'troupe-bench-secret-not-for-production';
 const ADMIN_DB_URL = process.env.BENCH_ADMIN_DATABASE_URL || 'postgres://troupe:troupe@127.0.0.1:5432/troupe';
@@ -87,80 +89,9 @@ export async function machineInfo() {
   };
 }
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-    s.on('error', reject);
-  });
-}
-
-export interface Proc {
-  name: string;
-  child: ChildProcess;
-  exited: boolean;
-  /** Resident set size in MB, from /proc. */
-  rssMb(): number;
-  stop(): Promise<void>;
-}
-
 /** Starts `node --import tsx <script>`; resolves when `ready` shows in its output; logs go to bench/results/<name>.log. */
 export function startProcess(name: string, script: string, args: string[], env: Record<string, string>, ready: RegExp): Promise<Proc> {
-  fs.mkdirSync(RESULTS_DIR, { recursive: true });
-  const logFile = fs.createWriteStream(path.join(RESULTS_DIR, `${name}.log`));
-  const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], {
-    cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  const proc: Proc = {
-    name, child, exited: false,
-    rssMb: () => rssMbOf(child.pid),
-    async stop() {
-      if (proc.exited) return;
-      const gone = new Promise<void>((r) => child.once('exit', () => r()));
-      child.kill('SIGTERM');
-      const hard = setTimeout(() => child.kill('SIGKILL'), 15_000);
-      await gone;
-      clearTimeout(hard);
-    },
-  };
-  child.on('exit', () => {
-    proc.exited = true;
-    logFile.end();
-  });
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${name} did not start within 60 s:\n${out.slice(-2000)}`)), 60_000);
-    let started = false;
-    const onData = (d: Buffer) => {
-      logFile.write(d);
-      if (started) return;
-      out += d.toString();
-      if (ready.test(out)) {
-        started = true;
-        clearTimeout(timer);
-        resolve(proc);
-      }
-    };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', onData);
-    child.once('exit', (code) => {
-      if (started) return;
-      clearTimeout(timer);
-      reject(new Error(`${name} exited with ${code} before it was ready:\n${out.slice(-2000)}`));
-    });
-  });
-}
-
-export function rssMbOf(pid: number | undefined): number {
-  if (!pid) return NaN;
-  try {
-    const m = /VmRSS:\s+(\d+)\s+kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m ? Number(m[1]) / 1024 : NaN;
-  } catch {
-    return NaN;
-  }
+  return spawnTsx({ name, script, args, env, ready, timeoutMs: 60_000, logFile: path.join(RESULTS_DIR, `${name}.log`), keepOutput: 20_000 });
 }
 
 export interface Stack {
@@ -190,8 +121,8 @@ export async function startStack(opts: { workerConcurrency: number }): Promise<S
     HOST: '127.0.0.1',
   };
   const started = await Promise.allSettled([
-    startProcess('api', 'src/main.ts', ['--api-only'], env, /Troupe is running/),
-    startProcess('worker', 'workers/main.ts', [], env, /worker .* started/),
+    startProcess('api', 'src/main.ts', ['--api-only'], env, API_READY),
+    startProcess('worker', 'workers/main.ts', [], env, WORKER_READY),
   ]);
   const failed = started.find((s) => s.status === 'rejected');
   if (failed) {
@@ -206,7 +137,7 @@ export async function startStack(opts: { workerConcurrency: number }): Promise<S
     worker,
     assertAlive() {
       for (const p of [api, worker]) {
-        if (p.exited) throw new Error(`the ${p.name} process died (see bench/results/${p.name}.log)`);
+        if (!p.alive()) throw new Error(`the ${p.name} process died (see bench/results/${p.name}.log)`);
       }
     },
     async stop() {

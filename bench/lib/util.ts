@@ -1,8 +1,11 @@
 /** Small helpers for the benchmark: timing, percentiles, timeouts, bounded parallelism, output. */
 import { performance } from 'node:perf_hooks';
+import { waitFor as kitWaitFor } from '../../test/support/wait.js';
+
+// Waits come from the kit the mocha suite and the fault suite share (test/support/wait.ts).
+export { checkAborted, sleep } from '../../test/support/wait.js';
 
 export const now = () => performance.now();
-export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** Quick mode (BENCH_QUICK=1): small N everywhere, for a smoke run. */
 export const QUICK = ['1', 'true', 'yes'].includes((process.env.BENCH_QUICK ?? '').toLowerCase());
@@ -64,20 +67,13 @@ export async function withTimeout<T>(what: string, ms: number, fn: (signal: Abor
   }
 }
 
-export function checkAborted(signal?: AbortSignal): void {
-  if (signal?.aborted) throw signal.reason instanceof Error ? signal.reason : new Error('aborted');
-}
-
-/** Polls `fn` until it returns a truthy value; throws after `timeoutMs` or when `signal` aborts. */
-export async function waitFor<T>(what: string, fn: () => Promise<T | undefined | null | false> | T | undefined | null | false, opts: { timeoutMs?: number; everyMs?: number; signal?: AbortSignal } = {}): Promise<T> {
-  const deadline = now() + (opts.timeoutMs ?? 30_000);
-  for (;;) {
-    checkAborted(opts.signal);
-    const v = await fn();
-    if (v) return v;
-    if (now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(opts.everyMs ?? 20);
-  }
+/**
+ * Polls `fn` until it returns a truthy value; throws after `timeoutMs` (default 30 s), when
+ * `signal` aborts, or as soon as `fn` throws. Polls every 20 ms unless told otherwise: the
+ * scenarios time what they wait for.
+ */
+export function waitFor<T>(what: string, fn: () => Promise<T | undefined | null | false> | T | undefined | null | false, opts: { timeoutMs?: number; everyMs?: number; signal?: AbortSignal } = {}): Promise<T> {
+  return kitWaitFor(what, fn, { timeoutMs: 30_000, everyMs: 20, onError: 'throw', ...opts });
 }
 
 /** Maps over `items` with at most `limit` calls in flight. */

@@ -38,7 +38,7 @@ export const concurrencyScenario: Scenario = {
     }, 250);
 
     const t0 = now();
-    let settledAt = t0;
+    let settledAt: number;
     const ids: string[] = [];
     const createErrors: string[] = [];
     try {

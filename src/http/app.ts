@@ -13,6 +13,7 @@ import { HttpError, toHttpError } from './errors.js';
 import { authenticateToken, bearerToken } from './auth.js';
 import { routes, validateInput, type CompiledRoute } from './registry.js';
 import { withIdempotency } from './idempotency.js';
+import { bullBoard } from './bull-board.js';
 import { httpRequests } from '../lib/metrics.js';
 import { isTransient } from '../lib/transient.js';
 import './routes/index.js';
@@ -82,6 +83,9 @@ export function createApp(): Koa {
       }
     }
   });
+
+  // Bull Board (admins only) before our body parser: it parses its own requests.
+  app.use(bullBoard());
 
   app.use(
     bodyParser({

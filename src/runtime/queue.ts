@@ -6,6 +6,7 @@
 import { Queue } from 'bullmq';
 import { config } from '../config.js';
 import { createRedis } from '../lib/redis.js';
+import { SESSION_JOB_RETRY } from './retry-policy.js';
 
 export const SESSION_QUEUE = 'sessions';
 
@@ -17,11 +18,8 @@ export function sessionQueue(): Queue {
     defaultJobOptions: {
       removeOnComplete: { age: 3600, count: 1000 },
       removeOnFail: { age: 24 * 3600, count: 1000 },
-      // Model and tool failures are recorded on the session and end the job normally; a job
-      // only fails when the infrastructure did (Postgres or Redis away), and then it is retried:
-      // the activation resumes from the event log.
-      attempts: 8,
-      backoff: { type: 'exponential', delay: 500 },
+      // Retried only when the infrastructure failed; see retry-policy.ts.
+      ...SESSION_JOB_RETRY,
     },
   });
   return queue;

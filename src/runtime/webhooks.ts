@@ -17,18 +17,18 @@ import { createRedis } from '../lib/redis.js';
 import { unseal } from '../lib/secrets.js';
 import { blockedCause, outbound } from '../lib/outbound.js';
 import type { Logger } from '../log.js';
+import { webhookRetry } from './retry-policy.js';
 
 export const WEBHOOK_QUEUE = 'webhooks';
 const prefix = () => `${config.redisPrefix}:bull`;
 
 let queue: Queue | undefined;
-function webhookQueue(): Queue {
+export function webhookQueue(): Queue {
   queue ??= new Queue(WEBHOOK_QUEUE, {
     connection: createRedis({ forBullmq: true, name: 'troupe-webhook-queue' }),
     prefix: prefix(),
     defaultJobOptions: {
-      attempts: config.webhookAttempts,
-      backoff: { type: 'exponential', delay: config.webhookBackoffMs },
+      ...webhookRetry(config.webhookAttempts, config.webhookBackoffMs),
       removeOnComplete: { age: 3600, count: 1000 },
       removeOnFail: { age: 24 * 3600, count: 1000 },
     },

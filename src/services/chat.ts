@@ -16,11 +16,13 @@ import * as sessionEvents from '../db/repositories/session-events.js';
 import { getSession, type EventRow, type SessionRow } from '../db/session-store.js';
 import { badRequest, isDomainError, notFound } from '../domain/errors.js';
 import { isUuid, type Membership } from './access.js';
+import { withHistory } from './chat-history.js';
 import { requireAgent } from './agents.js';
 import { ports } from '../domain/ports.js';
 import { createSession, isTerminal, sendMessage } from './sessions.js';
 
 export type { ChatRow };
+export { withHistory } from './chat-history.js';
 
 export function chatView(c: ChatWithStats) {
   return {
@@ -123,30 +125,6 @@ export async function postFollowUp(m: Membership, chatId: string, text: string) 
   }
   const message = await insertHuman(chat, text, conversation!.id, event);
   return { message, conversation: conversation!, newConversation };
-}
-
-const HISTORY_LIMIT = 40_000;
-
-/**
- * The first message of a conversation that continues a chat: the earlier turns as a transcript,
- * then the new message. Oldest turns are dropped first when the transcript gets long.
- */
-export function withHistory(history: Array<{ role: string; content: string }>, text: string): string {
-  if (!history.length) return text;
-  const lines = history.map((h) => `${h.role === 'agent' ? 'Agent' : 'User'}: ${h.content}`);
-  let omitted = 0;
-  let size = lines.reduce((n, l) => n + l.length + 2, 0);
-  while (lines.length > 1 && size > HISTORY_LIMIT) {
-    size -= lines.shift()!.length + 2;
-    omitted++;
-  }
-  return [
-    'This chat continues from an earlier conversation that has ended. The chat so far:',
-    ...(omitted ? [`(${omitted} earlier messages omitted)`] : []),
-    lines.join('\n\n'),
-    'New message from the user:',
-    text,
-  ].join('\n\n');
 }
 
 export async function listChatMessages(chatId: string, limit: number, offset: number) {

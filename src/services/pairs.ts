@@ -28,9 +28,11 @@ import { ports } from '../domain/ports.js';
 import { isUuid, type Membership } from './access.js';
 import { findAgent, type AgentRow } from './agents.js';
 import { insertSandbox } from './sandboxes.js';
+import { checkTurn, parseApproval } from './pair-rules.js';
 import { createSession, isTerminal, sendMessage, stopSession } from './sessions.js';
 
 export type { PairRow, TurnRole };
+export { parseApproval } from './pair-rules.js';
 const BUSY = ['queued', 'running', 'paused'];
 
 export function turnView(t: PairTurnRow) {
@@ -126,23 +128,9 @@ export async function postTurn(pair: PairRow, input: { agentId: string; role: Tu
   const turn = await db.transaction(async (tx) => {
     const p = await lockActive(tx, pair.id);
     const [gen, rev] = (await Promise.all([agents.byId(p.generator_id, tx), agents.byId(p.reviewer_id, tx)])) as agents.AgentRow[];
-    const is = (a: agents.AgentRow) => input.agentId === a.id || input.agentId === a.handle;
-    let agentId = is(gen) ? gen.id : is(rev) ? rev.id : input.agentId;
-    if (input.role === 'interrupt') {
-      if (p.drive && p.current_session_id) forward = `Interrupt from ${input.agentId}: ${input.content}`;
-    } else {
-      if (p.drive) throw conflict('The runtime plays the generate and review turns of a driven pair session; post an interrupt turn to step in');
-      const last = await pairs.lastPlayedTurn(p.id, tx);
-      const expected = last?.role === 'generate' ? 'review' : 'generate';
-      if (input.role !== expected) {
-        throw conflict(`Out of turn: expected a ${expected} turn from the ${expected === 'generate' ? 'generator' : 'reviewer'} next (generate and review alternate, starting with generate)`);
-      }
-      const owner = expected === 'generate' ? gen : rev;
-      if (!is(owner)) {
-        throw conflict(`${expected} turns come from the ${expected === 'generate' ? 'generator' : 'reviewer'} ("${owner.handle}", ${owner.id}), not "${input.agentId}"`);
-      }
-      agentId = owner.id;
-    }
+    const last = input.role === 'interrupt' || p.drive ? undefined : await pairs.lastPlayedTurn(p.id, tx);
+    const agentId = checkTurn(input, { drive: p.drive, generator: gen, reviewer: rev, lastRole: last?.role });
+    if (input.role === 'interrupt' && p.drive && p.current_session_id) forward = `Interrupt from ${input.agentId}: ${input.content}`;
     return pairs.insertTurn(tx, { pair_session_id: p.id, agent_id: agentId, role: input.role, content: input.content });
   });
   // Someone stepping into a driven pair: the agent at work hears it at its next turn boundary.
@@ -172,17 +160,6 @@ async function stopRounds(pairId: string): Promise<void> {
 }
 
 // ---- drive mode ---------------------------------------------------------------------------
-
-/**
- * The reviewer approves by calling finish with a summary containing APPROVED and, optionally, a
- * score: "APPROVED score=0.85 ...". Anything else is feedback for the generator's next round.
- */
-export function parseApproval(summary: string | null): { approved: boolean; score: number | null } {
-  if (!summary || !/\bAPPROVED\b/.test(summary) || /\bNOT\s+APPROVED\b/i.test(summary)) return { approved: false, score: null };
-  const m = /\bscore\s*[=:]\s*(\d*\.?\d+)/i.exec(summary);
-  const score = m ? Math.min(1, Math.max(0, Number(m[1]))) : null;
-  return { approved: true, score: Number.isFinite(score) ? score : null };
-}
 
 /** What the round's session said after its message: its last text and its finish summary, if any. */
 async function lastWords(sessionId: string, fromIndex: number): Promise<{ text: string | null; summary: string | null }> {

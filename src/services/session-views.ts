@@ -5,21 +5,14 @@
  */
 import * as sessionViews from '../db/repositories/session-views.js';
 import type { SessionViewRow } from '../db/repositories/session-views.js';
-import type { EventRow, SessionRow, SessionStatus } from '../db/session-store.js';
+import type { EventRow, SessionRow } from '../db/session-store.js';
 
 export type { SessionViewRow };
 /** The query itself, for the route families that still add their own filters to it (001, 002, 004 lists). */
 export { sessionQuery } from '../db/repositories/session-views.js';
+import { state002, status001 } from './status-words.js';
 
-export const state002 = (s: SessionStatus) => (['queued', 'running', 'idle'].includes(s) ? 'active' : s);
-export const status001 = (s: SessionStatus) => (s === 'queued' ? 'created' : s === 'running' || s === 'idle' ? 'active' : s);
-/** Seed 001 status words accepted by PATCH and ?status=, and the statuses they cover. */
-export const FROM_001: Record<string, SessionStatus[]> = {
-  created: ['queued'], active: ['running', 'idle'], paused: ['paused'], completed: ['completed'], failed: ['failed'], stopped: ['stopped'],
-};
-export const FROM_002: Record<string, SessionStatus[]> = {
-  active: ['queued', 'running', 'idle'], paused: ['paused'], completed: ['completed'], failed: ['failed'], stopped: ['stopped'],
-};
+export { FROM_001, FROM_002, state002, status001 } from './status-words.js';
 
 export async function withViewData(s: SessionRow): Promise<SessionViewRow> {
   return (await sessionViews.viewById(s.id)) ?? s;

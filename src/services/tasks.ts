@@ -17,17 +17,12 @@ import { log } from '../log.js';
 import { isUuid } from './access.js';
 import { one } from './acting-agent.js';
 import { emitToAgent } from './hub.js';
+import { reportableFrom, TASK_OPEN, TASK_TERMINAL } from './task-rules.js';
 
 export type { TaskStatus };
+export { TASK_TERMINAL } from './task-rules.js';
 /** An agent as a party to a task: only its id matters here. */
 type Party = Pick<AgentRow, 'id'>;
-export const TASK_TERMINAL: TaskStatus[] = ['completed', 'failed', 'cancelled'];
-/** What the target may report, from each status. */
-const REPORTABLE: Record<string, TaskStatus[]> = {
-  submitted: ['working', 'input-required', 'completed', 'failed'],
-  working: ['input-required', 'completed', 'failed'],
-  'input-required': ['working', 'completed', 'failed'],
-};
 
 export function taskView(t: TaskRow) {
   return {
@@ -113,7 +108,7 @@ export async function rejectTask(agent: Party, id: string) {
 
 export async function cancelTask(agent: Party, id: string) {
   const t = await requireTask(agent, id);
-  const row = await setStatus(t.id, ['submitted', 'working', 'input-required'], 'cancelled', [otherParty(t, agent.id)]);
+  const row = await setStatus(t.id, TASK_OPEN, 'cancelled', [otherParty(t, agent.id)]);
   if (!row) throw conflict(`Cannot cancel a task that is ${t.status}`);
   await stopTaskSession(row);
   return taskView(row);
@@ -123,7 +118,7 @@ export async function reportStatus(agent: Party, id: string, status: TaskStatus)
   const t = await requireTask(agent, id);
   if (t.to_agent_id !== agent.id) throw forbidden('Only the task\'s target agent reports its status; the requester may cancel it');
   if (t.approval_state === 'pending') throw conflict('Approve the task before working on it');
-  const row = await setStatus(t.id, Object.keys(REPORTABLE).filter((s) => REPORTABLE[s].includes(status)) as TaskStatus[], status, [t.from_agent_id]);
+  const row = await setStatus(t.id, reportableFrom(status), status, [t.from_agent_id]);
   if (!row) throw conflict(`Cannot change a task from ${t.status} to ${status}`);
   return taskView(row);
 }
@@ -161,7 +156,7 @@ export async function cancelTasksBetween(a: string, b: string, by: string): Prom
   const rows = await tasks.betweenExcept(a, b, TASK_TERMINAL);
   let n = 0;
   for (const t of rows) {
-    const row = await setStatus(t.id, ['submitted', 'working', 'input-required'], 'cancelled', [otherParty(t, by)]);
+    const row = await setStatus(t.id, TASK_OPEN, 'cancelled', [otherParty(t, by)]);
     if (row) {
       n++;
       await stopTaskSession(row);

@@ -1,14 +1,19 @@
 /**
- * The suite's own view of the system: an HTTP client for the api under test, user tokens, and a
- * Postgres pool of its own (to read the durable log the verdicts are based on) whose queries are
- * retried across a Postgres restart.
+ * The suite's own view of the system: the kit's HTTP client and fixtures (test/support/http.ts)
+ * for the api under test, user tokens, and a Postgres pool of its own (to read the durable log
+ * the verdicts are based on) whose queries are retried across a Postgres restart.
  */
 import crypto from 'node:crypto';
 import knexFactory, { type Knex } from 'knex';
-import { SignJWT } from 'jose';
 import { config } from '../../src/config.js';
+import { createAgent, createProject, request, uniq, userToken as signToken, type RequestOptions, type Res } from '../support/http.js';
+import { sleep } from '../support/wait.js';
 import { FAULTS_DB_URL } from './env.js';
-import { sleep } from './cluster.js';
+
+export { uniq, type Res } from '../support/http.js';
+/** The kit's request, with a 30 s deadline unless told otherwise: a fault may leave a request hanging. */
+export const call = <T = any>(base: string, method: string, path: string, opts: RequestOptions = {}): Promise<Res<T>> =>
+  request<T>(base, method, path, { timeoutMs: 30_000, ...opts });
 
 const quiet = { warn() {}, error() {}, deprecate() {}, debug() {} };
 // Quiet: while Postgres restarts, q() retries and knex would print every failed connect.
@@ -26,42 +31,7 @@ export async function q<T>(fn: (k: Knex) => Promise<T>, tries = 60): Promise<T> 
   }
 }
 
-export async function userToken(sub: string): Promise<string> {
-  return new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject(sub).setIssuedAt().setExpirationTime('1d')
-    .sign(new TextEncoder().encode(config.jwtSecret));
-}
-
-export const uniq = (p: string) => `${p}-${crypto.randomBytes(4).toString('hex')}`;
-
-export interface Res<T = any> {
-  status: number;
-  body: T;
-  text: string;
-}
-
-export async function call<T = any>(base: string, method: string, path: string, opts: {
-  token?: string; body?: unknown; raw?: string | Buffer; headers?: Record<string, string>; timeoutMs?: number;
-} = {}): Promise<Res<T>> {
-  const headers: Record<string, string> = { ...opts.headers };
-  if (opts.token) headers.authorization ??= `Bearer ${opts.token}`;
-  let body: string | Buffer | undefined;
-  if (opts.raw !== undefined) {
-    body = opts.raw;
-    headers['content-type'] ??= 'application/json';
-  } else if (opts.body !== undefined) {
-    body = JSON.stringify(opts.body);
-    headers['content-type'] ??= 'application/json';
-  }
-  const res = await fetch(base + path, { method, headers, body: body as BodyInit | undefined, signal: AbortSignal.timeout(opts.timeoutMs ?? 30_000) });
-  const text = await res.text();
-  let parsed: unknown = text;
-  try {
-    parsed = text ? JSON.parse(text) : undefined;
-  } catch {
-    /* not JSON */
-  }
-  return { status: res.status, body: parsed as T, text };
-}
+export const userToken = (sub: string) => signToken(sub, config.jwtSecret);
 
 /**
  * A POST that must eventually happen exactly once, whatever the api, Redis or Postgres are going
@@ -85,16 +55,5 @@ export async function postOnce<T = any>(base: string, path: string, token: strin
   }
 }
 
-export async function newProject(base: string, token: string, name = uniq('faults')): Promise<string> {
-  const r = await call(base, 'POST', '/api/v1/projects', { token, body: { name } });
-  if (r.status !== 201) throw new Error(`project create failed: ${r.status} ${r.text}`);
-  return r.body.id;
-}
-
-export async function newAgent(base: string, token: string, projectId: string, body: Record<string, unknown>): Promise<any> {
-  const r = await call(base, 'POST', `/api/v1/projects/${projectId}/agents`, {
-    token, body: { name: uniq('agent'), llm_provider: 'scripted', sandbox: { image: 'troupe-sandbox-minimal:latest' }, ...body },
-  });
-  if (r.status !== 201) throw new Error(`agent create failed: ${r.status} ${r.text}`);
-  return r.body;
-}
+export const newProject = (base: string, token: string, name = uniq('faults')) => createProject(base, token, name);
+export const newAgent = (base: string, token: string, projectId: string, body: Record<string, unknown>) => createAgent(base, token, projectId, body);

@@ -3,29 +3,25 @@
  * each logging to results/logs/), and the machine's Redis and Postgres, which the suite restarts
  * the way scripts/setup.sh starts them, always bringing them back even when a step fails.
  */
-import { spawn, execFile, execFileSync, type ChildProcess } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
+import { API_READY, ROOT, spawnTsx, WORKER_READY, type Proc as KitProc } from '../support/processes.js';
+import { sleep } from '../support/wait.js';
 import { procEnv } from './env.js';
 
 const run = promisify(execFile);
-export const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../..');
 export const LOG_DIR = path.join(ROOT, 'test/faults/results/logs');
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-// Same helper as the mocha suite's.
-export { freePort } from '../support/processes.js';
+// The kit's (test/support), shared with the mocha suite and the benchmark.
+export { freePort, ROOT } from '../support/processes.js';
+export { sleep } from '../support/wait.js';
 
-export interface Proc {
-  name: string;
-  child: ChildProcess;
+export interface Proc extends KitProc {
   /** The worker id it printed (`instance:pid:rand`), for workers. */
   workerId?: string;
-  exited: Promise<number | null>;
-  alive(): boolean;
-  output(): string;
 }
 
 let seq = 0;
@@ -35,46 +31,17 @@ export function resetLogs() {
   fs.mkdirSync(LOG_DIR, { recursive: true });
 }
 
+/** A process of the run, logging to results/logs/NNN-<name>.log; killed if not ready in time. */
 export async function spawnProc(name: string, script: string, args: string[], env: Record<string, string>, ready: RegExp, timeoutMs = 45_000): Promise<Proc> {
-  fs.mkdirSync(LOG_DIR, { recursive: true });
   const logName = `${String(++seq).padStart(3, '0')}-${name}.log`;
-  const logFile = fs.createWriteStream(path.join(LOG_DIR, logName));
-  const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], {
-    cwd: ROOT,
-    env: { ...process.env, ...procEnv, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  let exitCode: number | null | undefined;
-  const exited = new Promise<number | null>((r) => child.on('exit', (code, sig) => {
-    exitCode = code ?? (sig ? -1 : null);
-    logFile.end(`\n[faults] exited code=${code} signal=${sig}\n`);
-    r(code);
-  }));
-  const proc: Proc = {
-    name, child, exited,
-    alive: () => exitCode === undefined,
-    output: () => out,
-  };
-  const onData = (d: Buffer) => {
-    logFile.write(d);
-    // Only the start-up text is kept in memory.
-    if (out.length < 20_000) out += d.toString();
-  };
-  child.stdout!.on('data', onData);
-  child.stderr!.on('data', onData);
-  const deadline = Date.now() + timeoutMs;
-  while (!ready.test(out)) {
-    if (!proc.alive()) throw new Error(`${name} exited during start-up (log ${logName}):\n${out.slice(-3000)}`);
-    if (Date.now() > deadline) {
-      child.kill('SIGKILL');
-      throw new Error(`${name} did not start within ${timeoutMs} ms (log ${logName}):\n${out.slice(-3000)}`);
-    }
-    await sleep(50);
+  try {
+    const proc: Proc = await spawnTsx({ name, script, args, env: { ...procEnv, ...env }, ready, timeoutMs, logFile: path.join(LOG_DIR, logName), keepOutput: 20_000 });
+    const m = WORKER_READY.exec(proc.output());
+    if (m) proc.workerId = m[1];
+    return proc;
+  } catch (err) {
+    throw new Error(`${(err as Error).message}\n(log ${logName})`, { cause: err });
   }
-  const m = /Troupe worker (\S+) started/.exec(out);
-  if (m) proc.workerId = m[1];
-  return proc;
 }
 
 /** An api process on a fixed port (so a restarted one takes the old one's place) and N workers. */
@@ -89,14 +56,14 @@ export class Cluster {
   }
 
   async startApi(): Promise<Proc> {
-    const p = await spawnProc(`api-${this.port}`, 'src/main.ts', ['--api-only'], { ...this.env, PORT: String(this.port) }, /Troupe is running/);
+    const p = await spawnProc(`api-${this.port}`, 'src/main.ts', ['--api-only'], { ...this.env, PORT: String(this.port) }, API_READY);
     this.api = p;
     this.all.push(p);
     return p;
   }
 
   async startWorker(): Promise<Proc> {
-    const p = await spawnProc('worker', 'workers/main.ts', [], this.env, /Troupe worker \S+ started/);
+    const p = await spawnProc('worker', 'workers/main.ts', [], this.env, WORKER_READY);
     this.workers.push(p);
     this.all.push(p);
     return p;

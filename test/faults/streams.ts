@@ -6,12 +6,8 @@
  */
 import { EventSource } from 'eventsource';
 import { io, type Socket } from 'socket.io-client';
+import { SSE_EVENTS } from '../support/clients.js';
 import { call } from './client.js';
-
-const SSE_EVENTS = [
-  'text_delta', 'text_complete', 'tool_use_start', 'tool_use_complete', 'tool_output_delta', 'tool_result',
-  'status', 'session_completed', 'session_failed', 'keepalive', 'user_message', 'session_error',
-];
 
 export interface SseClient {
   sessionId: string;

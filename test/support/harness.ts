@@ -1,11 +1,15 @@
 /**
- * Test helpers: a real api server on a random port, a real session worker, and a small HTTP
- * client. Each test makes its own users and project, so tests never see each other's data.
+ * Test helpers: a real api server on a random port, a real session worker, and the kit's HTTP
+ * client (http.ts) and waits (wait.ts) bound to them. Each test makes its own users and project,
+ * so tests never see each other's data.
  */
-import crypto from 'node:crypto';
 import { startApiServer, type ApiServer } from '../../src/server.js';
 import { signUserToken } from '../../src/http/auth.js';
 import { db } from '../../src/db/knex.js';
+import { createAgent, request, uniq, type Res } from './http.js';
+
+export { uniq, type Res } from './http.js';
+export { sleep, waitFor } from './wait.js';
 
 let api: ApiServer | undefined;
 export async function apiServer(): Promise<ApiServer> {
@@ -21,40 +25,13 @@ export async function sessionWorker(): Promise<void> {
   worker = await startSessionWorker({ concurrency: 20, reaper: false });
 }
 
-export interface Res<T = any> {
-  status: number;
-  body: T;
-  headers: Headers;
-}
-
 export async function call<T = any>(
   method: string,
   path: string,
   opts: { token?: string; body?: unknown; raw?: string; headers?: Record<string, string> } = {},
 ): Promise<Res<T>> {
-  const { url } = await apiServer();
-  const headers: Record<string, string> = { ...opts.headers };
-  if (opts.token) headers.authorization = `Bearer ${opts.token}`;
-  let body: string | undefined;
-  if (opts.raw !== undefined) {
-    body = opts.raw;
-    headers['content-type'] ??= 'application/json';
-  } else if (opts.body !== undefined) {
-    body = JSON.stringify(opts.body);
-    headers['content-type'] = 'application/json';
-  }
-  const res = await fetch(url + path, { method, headers, body });
-  const text = await res.text();
-  let parsed: unknown = text;
-  try {
-    parsed = text ? JSON.parse(text) : undefined;
-  } catch {
-    /* not JSON */
-  }
-  return { status: res.status, body: parsed as T, headers: res.headers };
+  return request<T>((await apiServer()).url, method, path, opts);
 }
-
-export const uniq = (p = 'u') => `${p}-${crypto.randomBytes(4).toString('hex')}`;
 
 export async function newUser(name = uniq('user')): Promise<{ id: string; token: string }> {
   return { id: name, token: await signUserToken(name) };
@@ -76,11 +53,7 @@ export async function addMember(projectId: string, ownerToken: string, role: str
 }
 
 export async function newAgent(projectId: string, token: string, body: Record<string, unknown> = {}) {
-  const r = await call('POST', `/api/v1/projects/${projectId}/agents`, {
-    token, body: { name: uniq('agent'), llm_provider: 'scripted', sandbox: { image: 'troupe-sandbox-minimal:latest' }, ...body },
-  });
-  if (r.status !== 201) throw new Error(`agent create failed: ${r.status} ${JSON.stringify(r.body)}`);
-  return r.body;
+  return createAgent((await apiServer()).url, token, projectId, body);
 }
 
 /** Counts rows of every table a bad request could touch: equal before and after = nothing changed. */
@@ -103,21 +76,6 @@ export async function snapshotCounts(projectId?: string): Promise<Record<string,
     union all select m.updated_at, a.project_id from agent_mcp_servers m join agents a on a.id = m.agent_id) x ${scope}`);
   out.last_update = new Date(upd.rows[0].m).getTime();
   return out;
-}
-
-export async function waitFor<T>(what: string, fn: () => Promise<T | undefined | null | false>, timeoutMs = 20_000, everyMs = 100): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
 }
 
 export async function shutdownHarness(): Promise<void> {

@@ -52,16 +52,25 @@ defineRoute({
   },
 });
 
-export const eventsQuery = obj({ ...pagination, limit: { type: 'integer', minimum: 1, maximum: 1000, default: 100 } });
+// Seed 004 names these event_limit / event_offset (as on GET conversations/:id); both spellings
+// work, and the event_ ones win when a request gives both.
+export const eventsQuery = obj({
+  ...pagination,
+  limit: { type: 'integer', minimum: 1, maximum: 1000, default: 100 },
+  event_limit: { type: 'integer', minimum: 1, maximum: 1000, description: 'Alias of limit (seed 004)' },
+  event_offset: { type: 'integer', minimum: 0, maximum: 1_000_000_000, description: 'Alias of offset (seed 004)' },
+});
 defineRoute({
   method: 'get', path: `${P}/conversations/:conversationId/events`, tag: 'Conversations (004)', summary: 'Paginated events of a conversation',
   query: eventsQuery,
   handler: async (_ctx, { principal, params, query }) => {
     await requireProject(principal, params.projectId, 'read');
     const s = ownSession(principal, await requireSession([params.projectId], params.conversationId));
-    const events = await db('session_events').where({ session_id: s.id }).orderBy('event_index').limit(query.limit).offset(query.offset);
+    const limit = query.event_limit ?? query.limit;
+    const offset = query.event_offset ?? query.offset;
+    const events = await db('session_events').where({ session_id: s.id }).orderBy('event_index').limit(limit).offset(offset);
     const total = s.next_event_index as number;
-    return { events: events.map(eventView), total, has_more: query.offset + events.length < total };
+    return { events: events.map(eventView), total, has_more: offset + events.length < total };
   },
 });
 

@@ -153,6 +153,7 @@ export class DockerSandboxDriver implements SandboxDriver {
       if (statusOf(err) === 404 && /image/i.test(String((err as Error).message))) {
         throw new Error(
           `Sandbox image "${spec.image}" not found: build it with "npm run images" or set TROUPE_DEFAULT_IMAGE`,
+          { cause: err },
         );
       }
       throw err;
@@ -359,7 +360,7 @@ export class DockerSandboxDriver implements SandboxDriver {
     try {
       await this.docker.getContainer(containerId).putArchive(archive, { path: dir });
     } catch (err) {
-      if (statusOf(err) === 404) throw new Error(`Cannot write ${abs}: directory ${dir} does not exist`);
+      if (statusOf(err) === 404) throw new Error(`Cannot write ${abs}: directory ${dir} does not exist`, { cause: err });
       throw err;
     }
   }

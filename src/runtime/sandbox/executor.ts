@@ -19,7 +19,6 @@ import type Docker from 'dockerode';
 
 const RS = '\x1e';
 const US = '\x1f';
-const marker = (id: string) => `${RS}${US}TROUPE:${id}:`;
 export const READY = `${RS}${US}TROUPE:READY${RS}`;
 
 export const EXECUTOR_SCRIPT = [

@@ -30,7 +30,7 @@ export async function apiRestarts(c: Cluster, token: string, opts: { drainMs: nu
   const nSessions = opts.sessions ?? 6;
   const all: Tracked[] = [];
   const runs: Record<string, unknown>[] = [];
-  let projectId = '';
+  let projectId: string;
   try {
     await c.ensureWorkers(2);
     projectId = await newProject(c.url, token);
