@@ -10,7 +10,7 @@
  */
 import { db, type Tx } from './knex.js';
 import { ports } from '../domain/ports.js';
-import { TERMINAL, type EventRow, type NewEvent, type SessionCommit, type SessionRow, type SessionStatus } from '../domain/sessions.js';
+import { ACTIVE, TERMINAL, type EventRow, type NewEvent, type SessionCommit, type SessionRow, type SessionStatus } from '../domain/sessions.js';
 
 export { ACTIVE, TERMINAL } from '../domain/sessions.js';
 export type { EventRow, EventSource, EventType, NewEvent, SessionRow, SessionStatus } from '../domain/sessions.js';
@@ -29,6 +29,8 @@ export interface WriteOptions {
   bumpActivation?: boolean;
   /** Extra columns to set on the session row. */
   patch?: Record<string, unknown>;
+  /** Keys merged into the session's `data` (seed 001's PATCH). */
+  mergeData?: Record<string, unknown>;
   /** Refuse unless no event was appended since the writer read `expectNextIndex` events. */
   expectNextIndex?: number;
   /** A message wakes an idle session: idle → queued (with a new activation for its job). */
@@ -54,6 +56,7 @@ export async function writeSession(sessionId: string, events: NewEvent[], opts: 
     if (opts.wakeIfIdle && s.status === 'idle') opts = { ...opts, to: 'queued', bumpActivation: true };
     const all: NewEvent[] = [...events];
     const patch: Record<string, unknown> = { ...opts.patch, updated_at: tx.fn.now(), last_active_at: tx.fn.now() };
+    if (opts.mergeData) patch.data = tx.raw('data || ?::jsonb', [JSON.stringify(storable(opts.mergeData))]);
     if (opts.to && opts.to !== s.status) {
       all.push({
         event_type: 'status',
@@ -81,6 +84,29 @@ export async function writeSession(sessionId: string, events: NewEvent[], opts: 
   });
   if (result?.events.length) await ports().events.sessionCommitted(result);
   return result;
+}
+
+export type NewSession = Pick<SessionRow,
+  'id' | 'project_id' | 'agent_id' | 'sandbox_id' | 'created_by_member_id' | 'trigger_type' | 'task_id' | 'task_title' |
+  'chat_session_id' | 'prompt' | 'idempotency_key' | 'metadata' | 'data'>;
+
+/** A new session row, queued, with no events yet (createSession writes its first ones). */
+export async function insertSession(tx: Tx, row: NewSession): Promise<void> {
+  await tx('sessions').insert({ ...row, status: 'queued', metadata: JSON.stringify(row.metadata), data: JSON.stringify(row.data) });
+}
+
+/** The session a member created with this Idempotency-Key, if any. */
+export async function sessionByIdempotencyKey(projectId: string, memberId: string, key: string): Promise<SessionRow | undefined> {
+  return db('sessions').where({ project_id: projectId, created_by_member_id: memberId, idempotency_key: key }).first();
+}
+
+/** Only within these projects (another project's session is not found). */
+export async function sessionInProjects(projectIds: string[], id: string): Promise<SessionRow | undefined> {
+  return db('sessions').where({ id }).whereIn('project_id', projectIds).first();
+}
+
+export async function activeSessionsOfAgent(agentId: string): Promise<SessionRow[]> {
+  return db('sessions').where({ agent_id: agentId }).whereIn('status', ACTIVE as SessionStatus[]).select('*');
 }
 
 /** Removes a session and its event log (seed 001's DELETE; the session is stopped first). */

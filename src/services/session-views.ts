@@ -8,8 +8,12 @@ import type { SessionViewRow } from '../db/repositories/session-views.js';
 import type { EventRow, SessionRow } from '../db/session-store.js';
 
 export type { SessionViewRow };
-/** The query itself, for the route families that still add their own filters to it (001, 002, 004 lists). */
-export { sessionQuery } from '../db/repositories/session-views.js';
+export type { SessionViewFilter } from '../db/repositories/session-views.js';
+
+/** Sessions matching a filter, as views (the 001, 002 and 004 lists). */
+export async function listSessionViews(f: sessionViews.SessionViewFilter) {
+  return sessionViews.list(f);
+}
 import { state002, status001 } from './status-words.js';
 
 export { FROM_001, FROM_002, state002, status001 } from './status-words.js';

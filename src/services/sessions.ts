@@ -5,7 +5,10 @@
  * command (services/ports.ts) and the answer waits for its acknowledgement.
  */
 import { db } from '../db/knex.js';
-import { ACTIVE, getSession, loadEvents, removeSession, TERMINAL, writeSession, type EventRow, type SessionRow, type SessionStatus, type WriteResult } from '../db/session-store.js';
+import crypto from 'node:crypto';
+import {
+  ACTIVE, activeSessionsOfAgent, getSession, insertSession, loadEvents, removeSession, sessionByIdempotencyKey, sessionInProjects, TERMINAL, writeSession,   type EventRow, type SessionRow, type SessionStatus, type WriteResult,
+} from '../db/session-store.js';
 import { badRequest, conflict, isDomainError, notFound, timedOut } from '../domain/errors.js';
 import * as sandboxes from '../db/repositories/sandboxes.js';
 import { ports } from '../domain/ports.js';
@@ -37,7 +40,7 @@ export async function createSession(m: Membership, input: CreateSessionInput): P
     throw err; // the database, not the input
   });
   if (input.idempotencyKey) {
-    const earlier = await db('sessions').where({ project_id: m.projectId, created_by_member_id: m.memberId, idempotency_key: input.idempotencyKey }).first();
+    const earlier = await sessionByIdempotencyKey(m.projectId, m.memberId, input.idempotencyKey);
     if (earlier) return finishCreation(earlier, agent, input);
   }
   if (agent.kind === 'external') {
@@ -45,21 +48,20 @@ export async function createSession(m: Membership, input: CreateSessionInput): P
   }
   const id = await db.transaction(async (tx) => {
     // Same key, same member, raced here twice: the unique index lets only one insert through.
-    const sessionId = (await tx.raw('select gen_random_uuid() as id')).rows[0].id as string;
+    const sessionId = crypto.randomUUID();
     // Without a shared sandbox the session gets one of its own, removed when the session stops.
     const sb = input.sandbox ?? (await insertSandbox(tx, m.projectId, agent, input.sandboxInput ?? {}, sessionId));
-    await tx('sessions').insert({
+    await insertSession(tx, {
       id: sessionId, project_id: m.projectId, agent_id: agent.id, sandbox_id: sb.id,
       created_by_member_id: m.memberId, trigger_type: input.triggerType ?? 'api',
       task_id: input.taskId ?? null, task_title: input.taskTitle ?? null, chat_session_id: input.chatSessionId ?? null,
-      status: 'queued', prompt: input.prompt ?? null, idempotency_key: input.idempotencyKey ?? null,
-      metadata: JSON.stringify(input.metadata ?? {}), data: JSON.stringify(input.data ?? {}),
+      prompt: input.prompt ?? null, idempotency_key: input.idempotencyKey ?? null,
+      metadata: input.metadata ?? {}, data: input.data ?? {},
     });
     return sessionId;
   }).catch(async (err) => {
     if (err.code !== '23505' || !input.idempotencyKey) throw err;
-    const earlier = await db('sessions').where({ project_id: m.projectId, created_by_member_id: m.memberId, idempotency_key: input.idempotencyKey }).first();
-    return earlier.id as string;
+    return (await sessionByIdempotencyKey(m.projectId, m.memberId, input.idempotencyKey))!.id;
   });
   return finishCreation((await getSession(id))!, agent, input);
 }
@@ -89,7 +91,7 @@ export function userMessage(text: string, extra: Record<string, unknown> = {}) {
 }
 
 export async function requireSession(projectIds: string[], id: string): Promise<SessionRow> {
-  const s = isUuid(id) ? await db('sessions').where({ id }).whereIn('project_id', projectIds).first() : null;
+  const s = isUuid(id) ? await sessionInProjects(projectIds, id) : null;
   if (!s) throw notFound('Session');
   return s;
 }
@@ -228,9 +230,8 @@ export async function updateSession001(s: SessionRow, change: { status?: string;
     else throw badRequest(`Unsupported status ${change.status}`);
   }
   const patch: Record<string, unknown> = {};
-  if (change.data) patch.data = db.raw('data || ?::jsonb', [JSON.stringify(change.data)]);
   if (change.prompt) patch.prompt = change.prompt;
-  if (Object.keys(patch).length) await writeSession(s.id, [], { patch });
+  if (change.data || change.prompt) await writeSession(s.id, [], { patch, mergeData: change.data });
 }
 
 /** Seed 001's DELETE: stops the session (its container goes), then removes it and its events. */
@@ -242,7 +243,7 @@ export async function deleteSession(s: SessionRow): Promise<void> {
 }
 
 export async function stopSessionsOfAgent(agentId: string, reason: string): Promise<number> {
-  const rows = await db('sessions').where({ agent_id: agentId }).whereIn('status', ACTIVE).select('*');
+  const rows = await activeSessionsOfAgent(agentId);
   let n = 0;
   for (const s of rows) {
     try {

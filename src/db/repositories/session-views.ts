@@ -8,8 +8,8 @@ import { db } from '../knex.js';
 /** A session row with what the views add: its sandbox's container id and its message count. */
 export type SessionViewRow = SessionRow & { container_id?: string | null; message_count?: number };
 
-/** Sessions (`s`) with their sandbox's container id and their message count; callers add where/order. */
-export function sessionQuery() {
+/** Sessions (`s`) with their sandbox's container id and their message count. */
+function sessionQuery() {
   return db('sessions as s')
     .leftJoin('sandboxes as sb', 'sb.id', 's.sandbox_id')
     .select(
@@ -21,4 +21,37 @@ export function sessionQuery() {
 
 export async function viewById(id: string): Promise<SessionViewRow | undefined> {
   return sessionQuery().where('s.id', id).first();
+}
+
+export interface SessionViewFilter {
+  projectIds?: string[];
+  sandboxId?: string;
+  /** Sessions of any of these agents (an empty list matches none). */
+  agentIds?: string[];
+  taskId?: string;
+  statuses?: readonly string[];
+  order: 'newest' | 'oldest';
+  limit: number;
+  offset?: number;
+  /** Also count every match (for paginated lists). */
+  withTotal?: boolean;
+}
+
+/** The sessions matching a filter, as views; with `withTotal`, how many match in all. */
+export async function list(f: SessionViewFilter): Promise<{ rows: SessionViewRow[]; total?: number }> {
+  const where = (q: ReturnType<typeof db>, p: string) => {
+    if (f.projectIds) q.whereIn(`${p}project_id`, f.projectIds);
+    if (f.sandboxId) q.andWhere(`${p}sandbox_id`, f.sandboxId);
+    if (f.agentIds) q.whereIn(`${p}agent_id`, f.agentIds);
+    if (f.taskId) q.andWhere(`${p}task_id`, f.taskId);
+    if (f.statuses) q.whereIn(`${p}status`, f.statuses as string[]);
+    return q;
+  };
+  const rows: SessionViewRow[] = await where(sessionQuery(), 's.')
+    .orderBy('s.created_at', f.order === 'newest' ? 'desc' : 'asc')
+    .limit(f.limit)
+    .offset(f.offset ?? 0);
+  if (!f.withTotal) return { rows };
+  const [{ count }] = await where(db('sessions'), '').count<{ count: string }[]>('id as count');
+  return { rows, total: Number(count) };
 }

@@ -1,11 +1,11 @@
 /** Seed 004 conversations: sessions seen from a project and an agent. */
 import { defineRoute } from '../registry.js';
 import { nonEmpty, obj, pagination } from '../schema.js';
-import { db } from '../../db/knex.js';
 import { assertActsAsSelf, ownSession, requireProject } from '../../services/access.js';
 import { requireAgent } from '../../services/agents.js';
 import { pauseSession, requireSession, resumeSession, assertDirectMessages, sendMessage, stopSession } from '../../services/sessions.js';
-import { conversationView, eventView, sessionQuery } from '../../services/session-views.js';
+import { conversationView, eventView, listSessionViews, withViewData } from '../../services/session-views.js';
+import { loadEvents } from '../../db/session-store.js';
 
 const P = '/api/v1/projects/:projectId';
 const statusEnum = { type: 'string', enum: ['queued', 'running', 'idle', 'paused', 'completed', 'stopped', 'failed'] };
@@ -18,16 +18,11 @@ defineRoute({
     await requireProject(principal, params.projectId, 'read');
     const agent = await requireAgent(params.projectId, params.agentId);
     await assertActsAsSelf(principal, agent.id);
-    const base = db('sessions').where({ project_id: params.projectId, agent_id: agent.id });
-    if (query.status) base.andWhere({ status: query.status });
-    if (query.task_id) base.andWhere({ task_id: query.task_id });
-    const [{ count }] = await base.clone().count<{ count: string }[]>('id as count');
-    const rows = await sessionQuery()
-      .whereIn('s.id', base.clone().select('id'))
-      .orderBy('s.created_at', 'desc')
-      .limit(query.limit)
-      .offset(query.offset);
-    return { conversations: rows.map(conversationView), total: Number(count) };
+    const { rows, total } = await listSessionViews({
+      projectIds: [params.projectId], agentIds: [agent.id], statuses: query.status ? [query.status] : undefined, taskId: query.task_id,
+      order: 'newest', limit: query.limit, offset: query.offset, withTotal: true,
+    });
+    return { conversations: rows.map(conversationView), total };
   },
 });
 
@@ -42,10 +37,9 @@ defineRoute({
   handler: async (_ctx, { principal, params, query }) => {
     await requireProject(principal, params.projectId, 'read');
     const s = ownSession(principal, await requireSession([params.projectId], params.conversationId));
-    const row = await sessionQuery().where('s.id', s.id).first();
-    const out: Record<string, unknown> = conversationView(row);
+    const out: Record<string, unknown> = conversationView(await withViewData(s));
     if (query.include_events) {
-      const events = await db('session_events').where({ session_id: s.id }).orderBy('event_index').limit(query.event_limit).offset(query.event_offset);
+      const events = await loadEvents(s.id, { limit: query.event_limit, offset: query.event_offset });
       out.events = events.map(eventView);
     }
     return out;
@@ -68,7 +62,7 @@ defineRoute({
     const s = ownSession(principal, await requireSession([params.projectId], params.conversationId));
     const limit = query.event_limit ?? query.limit;
     const offset = query.event_offset ?? query.offset;
-    const events = await db('session_events').where({ session_id: s.id }).orderBy('event_index').limit(limit).offset(offset);
+    const events = await loadEvents(s.id, { limit, offset });
     const total = s.next_event_index as number;
     return { events: events.map(eventView), total, has_more: offset + events.length < total };
   },

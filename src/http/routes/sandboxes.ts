@@ -11,7 +11,7 @@ import { createSandbox, deleteSandbox, pauseSandbox, resumeSandbox } from '../..
 import {
   createSession, interruptSession, requireSession, assertDirectMessages, sendMessage, waitForRest,
 } from '../../services/sessions.js';
-import { session002View, sessionQuery, withViewData } from '../../services/session-views.js';
+import { listSessionViews, session002View, withViewData } from '../../services/session-views.js';
 import { messagesView } from '../../runtime/context.js';
 
 const metadata = { type: 'object', maxProperties: 100 };
@@ -101,10 +101,9 @@ defineRoute({
   method: 'get', path: '/api/v1/sandboxes/:id/sessions', tag: 'Sandboxes (002)', summary: 'List the sessions of a sandbox',
   handler: async (_ctx, { principal, params }) => {
     const sb = await ownSandbox(principal, params.id);
-    const q = sessionQuery().where('s.sandbox_id', sb.id).orderBy('s.created_at');
     const self = ownAgent(principal); // a pair's workspace also holds the other agent's sessions
-    if (self) q.andWhere('s.agent_id', self);
-    return (await q).map(session002View);
+    const { rows } = await listSessionViews({ sandboxId: sb.id, agentIds: self ? [self] : undefined, order: 'oldest', limit: 1000 });
+    return rows.map(session002View);
   },
 });
 

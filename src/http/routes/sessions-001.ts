@@ -4,7 +4,7 @@ import { idOrHandle, nonEmpty, obj, uuid } from '../schema.js';
 import { assertActsAsSelf, ownAgent, ownSession, projectIdsOf, requireProject, resolveProject } from '../../services/access.js';
 import { findAgent } from '../../services/agents.js';
 import { createSession, deleteSession, requireSession, assertDirectMessages, sendMessage, updateSession001 } from '../../services/sessions.js';
-import { FROM_001, session001View, sessionQuery, withViewData } from '../../services/session-views.js';
+import { FROM_001, listSessionViews, session001View, withViewData } from '../../services/session-views.js';
 import { getSession } from '../../db/session-store.js';
 
 const status001 = { type: 'string', enum: Object.keys(FROM_001) };
@@ -15,20 +15,20 @@ defineRoute({
   query: list001Query,
   handler: async (_ctx, { principal, query }) => {
     const ids = query.project_id ? [(await requireProject(principal, query.project_id)).projectId] : await projectIdsOf(principal);
-    const q = sessionQuery().whereIn('s.project_id', ids).orderBy('s.created_at', 'desc').limit(500);
     const self = ownAgent(principal); // an agent key sees its own sessions only
-    if (self) q.andWhere('s.agent_id', self);
-    if (query.task_id) q.andWhere('s.task_id', query.task_id);
-    if (query.status) q.whereIn('s.status', FROM_001[query.status]);
+    let agentIds = self ? [self] : undefined;
     if (query.agent_id) {
-      const agentIds: string[] = [];
+      const named: string[] = [];
       for (const p of ids) {
         const a = await findAgent(p, query.agent_id);
-        if (a) agentIds.push(a.id);
+        if (a) named.push(a.id);
       }
-      q.whereIn('s.agent_id', agentIds);
+      agentIds = agentIds ? agentIds.filter((id) => named.includes(id)) : named;
     }
-    return { sessions: (await q).map(session001View) };
+    const { rows } = await listSessionViews({
+      projectIds: ids, agentIds, taskId: query.task_id, statuses: query.status ? FROM_001[query.status] : undefined, order: 'newest', limit: 500,
+    });
+    return { sessions: rows.map(session001View) };
   },
 });
 
