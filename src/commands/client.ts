@@ -42,7 +42,7 @@ export async function send<T extends CommandType>(command: Extract<Command, { ty
         5,
       );
     }
-    throw new Error(`worker failed "${command.type}": ${message}`);
+    throw new Error(`worker failed "${command.type}": ${message}`, { cause: err });
   }
 }
 

@@ -117,6 +117,7 @@ export async function removeSession(id: string): Promise<void> {
   });
 }
 
+// eslint-disable-next-line no-control-regex -- NUL is exactly what Postgres refuses
 const NUL = /\u0000/g;
 const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
 
