@@ -60,7 +60,11 @@ build_default() {
     rm -rf "$STATE/build-default" && mkdir -p "$root"
     local mirror
     mirror=$(grep -hE '^(URIs:|deb )' /etc/apt/sources.list /etc/apt/sources.list.d/*.sources /etc/apt/sources.list.d/*.list 2>/dev/null | grep -oE 'https?://[^ ]+' | grep -v security | head -1 || true)
-    mirror="${mirror:-http://deb.debian.org/debian}"
+    # The machine's own apt sources are the only mirror we use: no hard-coded host.
+    if [ -z "$mirror" ]; then
+      echo "[images] ERROR: no Debian mirror in /etc/apt/sources.list{,.d/}: add one (the one apt-get uses) or build $DEFAULT on a machine that has one" >&2
+      exit 1
+    fi
     say "building $DEFAULT offline: debootstrap bookworm from $mirror (a few minutes; log $STATE/debootstrap.log)"
     debootstrap --variant=minbase \
       --include=bash,git,ca-certificates,curl,jq,procps,python3,less,patch,diffutils,findutils,grep,sed,tar,gzip \

@@ -94,8 +94,10 @@ fi
 if [ -z "${DOCKER_HOST:-}" ]; then
   if ! command -v dockerd >/dev/null; then apt_install docker.io; fi
   if ! docker info >/dev/null 2>&1; then
-    step "starting dockerd in the background (log: $LOG_DIR/dockerd.log)"
-    nohup dockerd >"$LOG_DIR/dockerd.log" 2>&1 &
+    step "starting dockerd in its own session (log: $LOG_DIR/dockerd.log)"
+    # setsid: the engine must not share npm start's process group, or stopping that group (a
+    # process manager, kill -- -PGID) would take the engine and every sandbox down with it.
+    setsid nohup dockerd >"$LOG_DIR/dockerd.log" 2>&1 < /dev/null &
     for i in $(seq 1 60); do [ -S /var/run/docker.sock ] && docker info >/dev/null 2>&1 && break; sleep 0.5; done
     docker info >/dev/null 2>&1 || { tail -20 "$LOG_DIR/dockerd.log" >&2; die "dockerd did not start"; }
   fi

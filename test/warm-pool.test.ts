@@ -164,5 +164,23 @@ describe('warm pool (real Docker engine)', function () {
       expect(await docker.getContainer(orphan).inspect().catch((e) => e.statusCode)).to.equal(404);
       await orphanDriver.stopWarmPool();
     });
+
+    it('the reaper removes exited pool containers at once (e.g. after the engine restarted), young or old', async () => {
+      const owner = new DockerSandboxDriver({ docker, instance: config.instance });
+      owner.startWarmPool({ size: 1, maxAgeMs: 600_000 }, [{ sandboxId: 'x', projectId: 'x', image: IMAGE, memoryMb: 144 }]);
+      const pooled = await waitFor('a pool container', async () => {
+        const cs = await poolContainers(config.instance);
+        return cs.find((c) => c.Labels['troupe.pool']?.includes('|144|') && c.State === 'paused')?.Id;
+      });
+      await owner.stopWarmPool().catch(() => {});
+      // Stopped pools remove their own; recreate the leftover an engine restart would leave.
+      const leftover = await docker.createContainer({ Image: IMAGE, name: `troupe-pool-exited-${Date.now()}`, Cmd: ['true'], Labels: { 'troupe.managed': 'true', 'troupe.instance': config.instance, 'troupe.pool': 'x|144|' } });
+      await leftover.start();
+      await leftover.wait();
+      expect((await leftover.inspect()).State.Status).to.equal('exited');
+      await removeOrphans(log); // default age limit: young containers stay unless they exited
+      expect(await leftover.inspect().catch((e) => e.statusCode)).to.equal(404);
+      expect(pooled).to.be.a('string');
+    });
   });
 });

@@ -69,7 +69,9 @@ export async function removeOrphans(log: Logger, opts: { driver?: SandboxDriver;
   // which their owner would have replaced them (then the owner is gone).
   const poolLimit = Date.now() - 2 * (opts.poolMaxAgeSeconds ?? config.poolMaxAgeSeconds) * 1000;
   for (const c of all.filter((x) => !sandboxIdOf(x) && x.name.startsWith(POOL_NAME_PREFIX))) {
-    if ((c.createdAt ?? Date.now()) < poolLimit) {
+    // A pool container that exited (the engine restarted under it, or it was killed) can never be
+    // handed out: it goes at once, whatever its age.
+    if (c.state === 'exited' || c.state === 'dead' || (c.createdAt ?? Date.now()) < poolLimit) {
       await driver.remove(c.id).catch(() => {});
       log.info({ container: c.id }, 'removed abandoned warm-pool container');
     }
