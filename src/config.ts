@@ -11,6 +11,7 @@ import net from 'node:net';
 import { Ajv, type ErrorObject } from 'ajv';
 import addFormatsModule from 'ajv-formats';
 import { parseOutboundAllow, type AllowRule } from './lib/outbound-rules.js';
+import { parseAllowedImages } from './lib/sandbox-policy.js';
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
@@ -69,6 +70,14 @@ export const envSchema = {
     TROUPE_SANDBOX_MEMORY_MB: int(512, 16, 1024 * 1024),
     TROUPE_SANDBOX_CPUS: num(1, 0.01, 256),
     TROUPE_SANDBOX_PIDS_LIMIT: int(256, 8, 1_000_000),
+    // Deployment-wide ceilings; unset = derived from the host this process runs on (see loadConfig).
+    TROUPE_SANDBOX_MAX_MEMORY_MB: { type: 'integer', minimum: 16, maximum: 1024 * 1024 },
+    TROUPE_SANDBOX_MAX_CPUS: { type: 'number', minimum: 0.01, maximum: 256 },
+    TROUPE_SANDBOX_MAX_PIDS: { type: 'integer', minimum: 8, maximum: 1_000_000 },
+    TROUPE_PROJECT_MAX_SANDBOXES: int(50, 0, 1_000_000),
+    TROUPE_PROJECT_MAX_RUNNING_SESSIONS: int(20, 0, 1_000_000),
+    TROUPE_ALLOWED_IMAGES: optional({ maxLength: 10_000, 'x-expected': 'a comma-separated list of image names (repository, repository:tag) or prefixes ending in *' }),
+    TROUPE_ALLOW_BRIDGE_NETWORK: oneOf(['true', 'false'], 'false'),
     TROUPE_TOOL_TIMEOUT_SECONDS: int(120, 1, 24 * 3600),
     TROUPE_POOL_SIZE: int(2, 0, 100),
     TROUPE_POOL_MAX_AGE_SECONDS: int(600, 10),
@@ -126,6 +135,21 @@ export interface Config {
   readonly sandboxMemoryMb: number;
   readonly sandboxCpus: number;
   readonly sandboxPidsLimit: number;
+  /**
+   * Deployment-wide ceilings on what one sandbox may ask for. Unset, they are derived from the host
+   * this process runs on (half its memory, its CPU count, 4096 pids): set them explicitly when the
+   * api and the workers run on different machines.
+   */
+  readonly sandboxMaxMemoryMb: number;
+  readonly sandboxMaxCpus: number;
+  readonly sandboxMaxPids: number;
+  /** Per-project quotas (0 = unlimited): sandboxes not stopped, and sessions queued or running. */
+  readonly projectMaxSandboxes: number;
+  readonly projectMaxRunningSessions: number;
+  /** TROUPE_ALLOWED_IMAGES: images sandboxes may use (names, or prefixes ending in `*`); always includes defaultImage. */
+  readonly allowedImages: readonly string[];
+  /** TROUPE_ALLOW_BRIDGE_NETWORK: whether `network: "bridge"` may be granted at all (then only by project owners/admins). */
+  readonly allowBridgeNetwork: boolean;
   readonly toolTimeoutSeconds: number;
   /** Warm pool: paused containers kept ready per sandbox shape per worker (0 = off), and their max age. */
   readonly poolSize: number;
@@ -298,6 +322,16 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     if (!secretKey) problems.push(`TROUPE_SECRET_KEY: expected ${expectation(envSchema.properties.TROUPE_SECRET_KEY)}`);
   }
   const outboundAllow = parseOutboundAllow(v.TROUPE_OUTBOUND_ALLOW, problems);
+  const allowedImages = parseAllowedImages(v.TROUPE_ALLOWED_IMAGES, v.TROUPE_DEFAULT_IMAGE, problems);
+  // Ceilings default to what this host has; never below the per-sandbox defaults.
+  const ceilings = {
+    sandboxMaxMemoryMb: v.TROUPE_SANDBOX_MAX_MEMORY_MB ?? Math.max(Math.floor(os.totalmem() / 2 / 1024 / 1024), v.TROUPE_SANDBOX_MEMORY_MB),
+    sandboxMaxCpus: v.TROUPE_SANDBOX_MAX_CPUS ?? Math.max(os.cpus().length, v.TROUPE_SANDBOX_CPUS),
+    sandboxMaxPids: v.TROUPE_SANDBOX_MAX_PIDS ?? Math.max(4096, v.TROUPE_SANDBOX_PIDS_LIMIT),
+  };
+  if (v.TROUPE_SANDBOX_MEMORY_MB > ceilings.sandboxMaxMemoryMb) problems.push(`TROUPE_SANDBOX_MEMORY_MB=${v.TROUPE_SANDBOX_MEMORY_MB} is above TROUPE_SANDBOX_MAX_MEMORY_MB=${ceilings.sandboxMaxMemoryMb}`);
+  if (v.TROUPE_SANDBOX_CPUS > ceilings.sandboxMaxCpus) problems.push(`TROUPE_SANDBOX_CPUS=${v.TROUPE_SANDBOX_CPUS} is above TROUPE_SANDBOX_MAX_CPUS=${ceilings.sandboxMaxCpus}`);
+  if (v.TROUPE_SANDBOX_PIDS_LIMIT > ceilings.sandboxMaxPids) problems.push(`TROUPE_SANDBOX_PIDS_LIMIT=${v.TROUPE_SANDBOX_PIDS_LIMIT} is above TROUPE_SANDBOX_MAX_PIDS=${ceilings.sandboxMaxPids}`);
   const host = typeof v.HOST === 'string' ? v.HOST : '127.0.0.1';
   const secrets = checkSecrets({ host, jwtSecret: v.TROUPE_JWT_SECRET, secretKey });
   // A value already reported as malformed is not reported again as "not set".
@@ -330,6 +364,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     sandboxMemoryMb: v.TROUPE_SANDBOX_MEMORY_MB,
     sandboxCpus: v.TROUPE_SANDBOX_CPUS,
     sandboxPidsLimit: v.TROUPE_SANDBOX_PIDS_LIMIT,
+    ...ceilings,
+    projectMaxSandboxes: v.TROUPE_PROJECT_MAX_SANDBOXES,
+    projectMaxRunningSessions: v.TROUPE_PROJECT_MAX_RUNNING_SESSIONS,
+    allowedImages,
+    allowBridgeNetwork: v.TROUPE_ALLOW_BRIDGE_NETWORK === 'true',
     toolTimeoutSeconds: v.TROUPE_TOOL_TIMEOUT_SECONDS,
     poolSize: v.TROUPE_POOL_SIZE,
     poolMaxAgeSeconds: v.TROUPE_POOL_MAX_AGE_SECONDS,

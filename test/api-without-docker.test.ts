@@ -95,11 +95,11 @@ describe('the api never touches Docker (it commands the worker)', function () {
     expect((await call('DELETE', `/api/v1/sandboxes/${sb.body.id}`)).body.state).to.equal('stopped');
     expect(await containerState(sb.body.container_id)).to.equal('gone');
 
-    // An image the engine does not have: the worker's refusal comes back as a 422, nothing left.
-    const bad = await call('POST', '/api/v1/sandboxes', { agent: agent.body.id, project_id: pid, image: 'troupe-no-such-image:never' });
+    // An allowed image the engine does not have: the worker's refusal comes back as a 422, nothing left.
+    const bad = await call('POST', '/api/v1/sandboxes', { agent: agent.body.id, project_id: pid, image: 'troupe-sandbox-minimal:no-such-tag' });
     expect(bad.status).to.equal(422);
     expect(bad.body.error).to.match(/Could not start the sandbox/);
-    expect((await call('GET', `/api/v1/sandboxes?project_id=${pid}`)).body.map((x: any) => x.image)).to.not.include('troupe-no-such-image:never');
+    expect((await call('GET', `/api/v1/sandboxes?project_id=${pid}`)).body.map((x: any) => x.image)).to.not.include('troupe-sandbox-minimal:no-such-tag');
 
     // Readiness comes from the workers' heartbeats, not from the api's own (missing) Docker.
     const ready = await call('GET', '/readyz');

@@ -135,9 +135,9 @@ describe('sessions with real SDK clients, sandboxes, housekeeping', function () 
     expect(await statusOf(s1.body.id)).to.equal('stopped');
     expect(await statusOf(s2.body.id)).to.equal('stopped');
 
-    // A sandbox whose image does not exist: 422 with the reason, and nothing is left of it.
+    // A sandbox whose (allowed) image does not exist: 422 with the reason, and nothing is left of it.
     const sandboxesBefore = await db('sandboxes').where({ project_id: projectId }).count<{ count: string }[]>('* as count');
-    const bad = await call('POST', '/api/v1/sandboxes', { token: owner.token, body: { agent: writer.handle, project_id: projectId, image: 'troupe-no-such-image:latest' } });
+    const bad = await call('POST', '/api/v1/sandboxes', { token: owner.token, body: { agent: writer.handle, project_id: projectId, image: 'troupe-sandbox-minimal:no-such-tag' } });
     expect(bad.status).to.equal(422);
     expect(bad.body.error).to.contain('Could not start the sandbox');
     const sandboxesAfter = await db('sandboxes').where({ project_id: projectId }).count<{ count: string }[]>('* as count');

@@ -117,6 +117,9 @@ export async function startStack(opts: { workerConcurrency: number }): Promise<S
     TROUPE_WORKER_CONCURRENCY: String(opts.workerConcurrency),
     // Nothing of ours sits idle that long; the reaper must not pause sessions mid-scenario.
     TROUPE_IDLE_TIMEOUT_SECONDS: '3600',
+    // The concurrency scenario runs hundreds of sessions in one project: no per-project quotas.
+    TROUPE_PROJECT_MAX_SANDBOXES: '0',
+    TROUPE_PROJECT_MAX_RUNNING_SESSIONS: '0',
     PORT: String(port),
     HOST: '127.0.0.1',
   };

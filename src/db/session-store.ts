@@ -37,6 +37,11 @@ export interface WriteOptions {
   wakeIfIdle?: boolean;
   /** Runs inside the transaction after the checks pass (e.g. to write a second table). */
   also?: (tx: Tx, session: SessionRow) => Promise<void>;
+  /**
+   * Runs inside the transaction once the checks pass and before anything is written, with the
+   * row as it is and the status it is about to get; throwing aborts the write (e.g. a quota).
+   */
+  guard?: (tx: Tx, current: SessionRow, to: SessionStatus | undefined) => Promise<void>;
 }
 
 export type WriteResult = SessionCommit;
@@ -54,6 +59,7 @@ export async function writeSession(sessionId: string, events: NewEvent[], opts: 
     if (opts.activation !== undefined && s.activation !== opts.activation) return null;
     if (opts.expectNextIndex !== undefined && s.next_event_index !== opts.expectNextIndex) return null;
     if (opts.wakeIfIdle && s.status === 'idle') opts = { ...opts, to: 'queued', bumpActivation: true };
+    if (opts.guard) await opts.guard(tx, s, opts.to);
     const all: NewEvent[] = [...events];
     const patch: Record<string, unknown> = { ...opts.patch, updated_at: tx.fn.now(), last_active_at: tx.fn.now() };
     if (opts.mergeData) patch.data = tx.raw('data || ?::jsonb', [JSON.stringify(storable(opts.mergeData))]);

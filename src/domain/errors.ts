@@ -37,6 +37,7 @@ export const gone = (msg: string) => new DomainError('gone', msg);
 export const unprocessable = (msg: string) => new DomainError('unprocessable', msg);
 export const upstreamFailed = (msg: string) => new DomainError('upstream_failed', msg);
 export const unavailable = (msg: string, retryAfter?: number) => new DomainError('unavailable', msg, undefined, retryAfter);
+export const rateLimited = (msg: string, retryAfter: number) => new DomainError('rate_limited', msg, undefined, retryAfter);
 export const timedOut = (msg: string) => new DomainError('timeout', msg);
 
 export const isDomainError = (err: unknown, kind?: DomainErrorKind): err is DomainError =>

@@ -2,6 +2,8 @@
  * Housekeeping that no single request owns, run by every worker process (all steps are safe to
  * run concurrently, being compare-and-set or idempotent):
  *  - idle sessions past TROUPE_IDLE_TIMEOUT_SECONDS are paused (container frozen);
+ *  - sandboxes older than their own `timeout` are deleted through the sandbox service (their
+ *    sessions stopped with the reason, their container removed by the usual command);
  *  - containers of this runtime instance whose sandbox is gone, stopped, or whose owning session
  *    is terminal are removed;
  *  - sessions left queued with no job (an api crash between commit and enqueue) are re-enqueued;
@@ -11,6 +13,8 @@ import { config } from '../config.js';
 import { db } from '../db/knex.js';
 import type { Logger } from '../log.js';
 import { pauseSession } from '../services/sessions.js';
+import { deleteSandbox } from '../services/sandbox-lifecycle.js';
+import * as sandboxRows from '../db/repositories/sandboxes.js';
 import { enqueueActivation } from './queue.js';
 import { writeSession } from '../db/session-store.js';
 import { pruneAgentEvents } from '../services/hub.js';
@@ -33,6 +37,7 @@ export function startReaper(log: Logger, deps: ReaperDeps = {}): { stop(): void;
     running = true;
     try {
       await pauseIdle(log, opts.idleTimeoutSeconds ?? config.idleTimeoutSeconds);
+      await expireSandboxes(log);
       await removeOrphans(log, { driver });
       await requeueStranded();
       await deps.sweepPipeline?.();
@@ -58,6 +63,16 @@ async function pauseIdle(log: Logger, idleTimeoutSeconds: number) {
     await pauseSession(s, `idle for ${idleTimeoutSeconds}s`).then(
       () => log.info({ session: s.id }, 'paused idle session'),
       (err) => log.debug({ err, session: s.id }, 'idle pause skipped'), // usually: someone changed it first
+    );
+  }
+}
+
+/** A sandbox's `timeout` (seconds from creation) is its lifetime: past it, it goes the way DELETE would. */
+async function expireSandboxes(log: Logger) {
+  for (const sb of await sandboxRows.pastTimeout(100)) {
+    await deleteSandbox(sb, `sandbox timeout (${sb.timeout_seconds}s) reached`).then(
+      () => log.info({ sandbox: sb.id, timeout: sb.timeout_seconds }, 'sandbox timeout reached: deleted'),
+      (err) => log.warn({ err, sandbox: sb.id }, 'sandbox timeout: delete failed (retried next sweep)'),
     );
   }
 }

@@ -12,6 +12,7 @@ import { sealJson } from '../lib/secrets.js';
 import { log } from '../log.js';
 import { isUuid, requireProject } from './access.js';
 import { requireAgent, sameUrl } from './agents.js';
+import { assertImageAllowed } from './sandboxes.js';
 
 // --- MCP servers ------------------------------------------------------------------------------
 
@@ -273,6 +274,7 @@ export async function listAgentTypes(principal: Principal, projectId?: string) {
 
 export async function createAgentType(principal: Principal, projectId: string, input: Record<string, any>) {
   await requireProject(principal, projectId, 'write');
+  if (input.default_image) assertImageAllowed(input.default_image, 'default_image');
   const slug = input.slug ?? input.name.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '');
   const dup = await db('agent_types').where({ slug }).andWhere((w) => w.whereNull('project_id').orWhere({ project_id: projectId })).first('id');
   if (dup) throw conflict(`An agent type with slug "${slug}" already exists`);

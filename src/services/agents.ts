@@ -9,6 +9,7 @@ import { badRequest, conflict, notFound } from '../domain/errors.js';
 import { hashApiKey, newApiKey, seal } from '../lib/secrets.js';
 import { isUuid, requireProject } from './access.js';
 import { serializeMcpServer, serializeSkill } from './agent-extras.js';
+import { assertSandboxRequest } from './sandboxes.js';
 
 export type AgentRow = Record<string, any>;
 
@@ -76,8 +77,9 @@ function checkProvider(a: { llm_provider?: string; llm_base_url?: string | null 
 }
 
 export async function createAgent(principal: Principal, projectId: string, input: Record<string, any>) {
-  await requireProject(principal, projectId, 'write');
+  const m = await requireProject(principal, projectId, 'write');
   checkProvider(input);
+  if (input.sandbox) assertSandboxRequest(m.role, input.sandbox);
   const agentTypeId = await resolveAgentType(projectId, input.agent_type_id);
   const handle = input.handle ?? slugify(input.name);
   if (await findAgent(projectId, handle)) throw conflict(`An agent with handle "${handle}" already exists in this project`);
@@ -135,8 +137,10 @@ export function sameUrl(a: string | null | undefined, b: string | null | undefin
  * The response lists what was cleared in `secrets_cleared`.
  */
 export async function updateAgent(principal: Principal, projectId: string, ref: string, input: Record<string, any>) {
-  await requireProject(principal, projectId, 'write');
+  const m = await requireProject(principal, projectId, 'write');
   const a = await requireAgent(projectId, ref);
+  // Keeping a bridge an admin granted is not a new grant; turning one on is.
+  if (input.sandbox) assertSandboxRequest(m.role, input.sandbox, { alreadyBridge: a.sandbox?.network === 'bridge' });
   checkProvider({ llm_provider: input.llm_provider ?? a.llm_provider, llm_base_url: 'llm_base_url' in input ? input.llm_base_url : a.llm_base_url });
   const cols = toColumns(input);
   if ('agent_type_id' in input) cols.agent_type_id = await resolveAgentType(projectId, input.agent_type_id);

@@ -8,13 +8,19 @@ import * as sandboxes from '../db/repositories/sandboxes.js';
 import { sessionsIn } from '../db/session-store.js';
 import { conflict, isDomainError, unprocessable } from '../domain/errors.js';
 import { ports } from '../domain/ports.js';
+import type { Membership } from './access.js';
 import type { AgentRow } from './agents.js';
-import { insertSandbox, type SandboxInput, type SandboxRow } from './sandboxes.js';
+import { assertSandboxRequest, insertSandbox, type SandboxInput, type SandboxRow } from './sandboxes.js';
 import { pauseSession, resumeSession, stopSession } from './sessions.js';
 
-/** Creates the sandbox and has a worker start its container; nothing is left when that fails. */
-export async function createSandbox(projectId: string, agent: AgentRow, input: SandboxInput): Promise<SandboxRow> {
-  const sb = await insertSandbox(db, projectId, agent, input);
+/**
+ * Creates the sandbox and has a worker start its container; nothing is left when that fails.
+ * What the caller asks for is checked first (image, ceilings, bridge: see assertSandboxRequest),
+ * then the project's sandbox quota, counted under its lock in the inserting transaction.
+ */
+export async function createSandbox(m: Membership, agent: AgentRow, input: SandboxInput): Promise<SandboxRow> {
+  assertSandboxRequest(m.role, { image: input.image, ...input.limits });
+  const sb = await db.transaction((tx) => insertSandbox(tx, m.projectId, agent, input));
   try {
     await ports().commands.ensure(sb.id);
   } catch (err) {
@@ -28,9 +34,9 @@ export async function createSandbox(projectId: string, agent: AgentRow, input: S
   return (await sandboxes.byId(sb.id))!;
 }
 
-/** Stops every session in the sandbox, then has its container removed. */
-export async function deleteSandbox(sb: SandboxRow): Promise<SandboxRow> {
-  for (const s of await sessionsIn(sb.id)) await stopSession(s, 'sandbox deleted').catch(() => {});
+/** Stops every session in the sandbox (saying why), then has its container removed. */
+export async function deleteSandbox(sb: SandboxRow, reason = 'sandbox deleted'): Promise<SandboxRow> {
+  for (const s of await sessionsIn(sb.id)) await stopSession(s, reason).catch(() => {});
   await sandboxes.setState(sb.id, 'stopped');
   await ports().commands.remove(sb.id);
   return (await sandboxes.byId(sb.id))!;

@@ -4,10 +4,11 @@
  * transitions are 409. The container is never touched here: the worker that owns it is sent a
  * command (services/ports.ts) and the answer waits for its acknowledgement.
  */
-import { db } from '../db/knex.js';
 import crypto from 'node:crypto';
+import { db, type Tx } from '../db/knex.js';
 import {
-  ACTIVE, activeSessionsOfAgent, getSession, insertSession, loadEvents, removeSession, sessionByIdempotencyKey, sessionInProjects, TERMINAL, writeSession,   type EventRow, type SessionRow, type SessionStatus, type WriteResult,
+  ACTIVE, activeSessionsOfAgent, getSession, insertSession, loadEvents, removeSession, sessionByIdempotencyKey, sessionInProjects, TERMINAL, writeSession,
+  type EventRow, type SessionRow, type SessionStatus, type WriteResult,
 } from '../db/session-store.js';
 import { badRequest, conflict, isDomainError, notFound, timedOut } from '../domain/errors.js';
 import * as sandboxes from '../db/repositories/sandboxes.js';
@@ -15,6 +16,7 @@ import { ports } from '../domain/ports.js';
 import { isUuid, type Membership } from './access.js';
 import { requireAgent, type AgentRow } from './agents.js';
 import { insertSandbox, type SandboxInput, type SandboxRow } from './sandboxes.js';
+import { assertRunningSessionQuota } from './quotas.js';
 import { pendingToolUses } from '../runtime/context.js';
 
 export interface CreateSessionInput {
@@ -47,6 +49,8 @@ export async function createSession(m: Membership, input: CreateSessionInput): P
     throw badRequest(`Agent "${agent.handle}" is external: it drives itself with its API key; sessions run hosted agents`);
   }
   const id = await db.transaction(async (tx) => {
+    // A session that starts with work is one more queued: within the project's quota (429).
+    if (input.message ?? input.prompt) await assertRunningSessionQuota(tx, m.projectId);
     // Same key, same member, raced here twice: the unique index lets only one insert through.
     const sessionId = crypto.randomUUID();
     // Without a shared sandbox the session gets one of its own, removed when the session stops.
@@ -126,8 +130,13 @@ export async function pauseSession(s: SessionRow, reason = 'paused by request'):
   return res.session;
 }
 
+/** Counts a session about to become queued (woken or resumed) against the project's running-session quota. */
+const busyQuota = async (tx: Tx, cur: SessionRow, to: SessionStatus | undefined) => {
+  if (to === 'queued' && cur.status !== 'queued' && cur.status !== 'running') await assertRunningSessionQuota(tx, cur.project_id);
+};
+
 export async function resumeSession(s: SessionRow): Promise<SessionRow> {
-  const res = await writeSession(s.id, [], { from: ['paused'], to: 'queued', bumpActivation: true, reason: 'resumed' });
+  const res = await writeSession(s.id, [], { from: ['paused'], to: 'queued', bumpActivation: true, reason: 'resumed', guard: busyQuota });
   if (!res) throw illegal('resume', (await getSession(s.id)) ?? s);
   const enqueue = () => ports().activations.enqueue(s.id, res.session.activation);
   const sb = await ownSandbox(res.session);
@@ -193,7 +202,8 @@ export function assertDirectMessages(s: SessionRow): void {
 }
 
 export async function sendMessage(s: SessionRow, text: string, extra: Record<string, unknown> = {}): Promise<{ session: SessionRow; event: EventRow }> {
-  const res = await writeSession(s.id, [userMessage(text, extra)], { from: ACTIVE, wakeIfIdle: true });
+  // Waking an idle session makes it queued: that counts against the running-session quota (429).
+  const res = await writeSession(s.id, [userMessage(text, extra)], { from: ACTIVE, wakeIfIdle: true, guard: busyQuota });
   if (!res) {
     const cur = (await getSession(s.id)) ?? s;
     throw conflict(`Cannot send a message to a session that is ${cur.status}`);

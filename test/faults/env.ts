@@ -27,6 +27,9 @@ export const procEnv: Record<string, string> = {
   TROUPE_JOB_LOCK_MS: '2000',
   TROUPE_REAPER_INTERVAL_MS: '5000',
   TROUPE_SHUTDOWN_TIMEOUT_MS: '5000',
+  // The load puts many sessions in few projects; quotas are tested elsewhere (security-sandbox-caps).
+  TROUPE_PROJECT_MAX_SANDBOXES: '0',
+  TROUPE_PROJECT_MAX_RUNNING_SESSIONS: '0',
   TROUPE_LOG_LEVEL: 'info',
   HOST: '127.0.0.1',
 };

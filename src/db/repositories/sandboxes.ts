@@ -83,3 +83,13 @@ export async function agentTypeImage(conn: Db, agentTypeId: string): Promise<str
   const t = await conn('agent_types').where({ id: agentTypeId }).first('default_image');
   return t?.default_image ?? null;
 }
+
+/** Sandboxes not yet stopped that have outlived their `timeout` (oldest first). */
+export async function pastTimeout(limit: number): Promise<SandboxRow[]> {
+  return db('sandboxes')
+    .whereNot({ state: 'stopped' })
+    .whereNotNull('timeout_seconds')
+    .andWhere('created_at', '<', db.raw('now() - make_interval(secs => timeout_seconds)'))
+    .orderBy('created_at')
+    .limit(limit);
+}

@@ -35,6 +35,7 @@ const sandboxSettings = obj({
   image: nullableString(300),
   memory_mb: { type: 'integer', minimum: 16, maximum: 65536 },
   cpus: { type: 'number', exclusiveMinimum: 0, maximum: 64 },
+  pids: { type: 'integer', minimum: 8, maximum: 100_000 },
   network: { type: 'string', enum: ['none', 'bridge'] },
 });
 

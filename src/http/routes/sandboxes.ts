@@ -38,7 +38,7 @@ defineRoute({
     const m = await resolveProject(principal, body.project_id, 'write');
     await assertActsAsSelf(principal, body.agent);
     const agent = await requireAgent(m.projectId, body.agent).catch(() => { throw badRequest(`Unknown agent "${body.agent}" in this project`); });
-    return serializeSandbox(await createSandbox(m.projectId, agent, { image: body.image, env: body.env, limits: body.limits, metadata: body.metadata, timeout: body.timeout }));
+    return serializeSandbox(await createSandbox(m, agent, { image: body.image, env: body.env, limits: body.limits, metadata: body.metadata, timeout: body.timeout }));
   },
 });
 

@@ -7,10 +7,17 @@ import { config } from '../../config.js';
 import { unsealJson } from '../../lib/secrets.js';
 import * as sandboxes from '../../db/repositories/sandboxes.js';
 import type { SandboxRow } from '../../db/repositories/sandboxes.js';
+import { clampToCeilings, imageAllowed } from '../../lib/sandbox-policy.js';
 import type { SandboxDriver, SandboxSpec } from './driver.js';
 
+/**
+ * The container a sandbox row asks for, within this deployment's rules whatever the row says (the
+ * api refuses such requests; this is the defence in depth for rows written before a rule, or by
+ * anything else): memory, CPUs and pids brought down to the ceilings, `bridge` only where
+ * TROUPE_ALLOW_BRIDGE_NETWORK permits it. The driver pins a non-root user.
+ */
 export function specFor(sb: SandboxRow, sessionId?: string): SandboxSpec {
-  const limits = sb.limits ?? {};
+  const limits = clampToCeilings(sb.limits ?? {}, { memoryMb: config.sandboxMaxMemoryMb, cpus: config.sandboxMaxCpus, pids: config.sandboxMaxPids });
   return {
     sandboxId: sb.id,
     projectId: sb.project_id,
@@ -20,7 +27,7 @@ export function specFor(sb: SandboxRow, sessionId?: string): SandboxSpec {
     memoryMb: limits.memory_mb ?? config.sandboxMemoryMb,
     cpus: limits.cpus ?? config.sandboxCpus,
     pidsLimit: limits.pids ?? config.sandboxPidsLimit,
-    network: limits.network === 'bridge' ? 'bridge' : 'none',
+    network: limits.network === 'bridge' && config.allowBridgeNetwork ? 'bridge' : 'none',
   };
 }
 
@@ -34,6 +41,10 @@ export function defaultSandboxSpec(): SandboxSpec {
  * container unpauses it if it is frozen (an exec started in a paused container wedges Docker 20.10).
  */
 export async function ensureContainer(driver: SandboxDriver, sb: SandboxRow, sessionId?: string, opts: { wake?: boolean } = {}): Promise<string> {
+  // Only allowed images run, even from a row the api would refuse today.
+  if (!imageAllowed(sb.image, config.allowedImages)) {
+    throw new Error(`Sandbox image "${sb.image}" is not allowed on this deployment (TROUPE_ALLOWED_IMAGES: ${config.allowedImages.join(', ')})`);
+  }
   const info = await driver.ensure(specFor(sb, sessionId));
   if (opts.wake && info.state === 'paused') {
     await driver.unpause(info.id);

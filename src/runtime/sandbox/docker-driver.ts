@@ -5,6 +5,7 @@ import { StringDecoder } from 'node:string_decoder';
 import Docker from 'dockerode';
 import tar from 'tar-stream';
 import { SANDBOX_NAME_PREFIX, type ContainerInfo, type ExecOptions, type ExecResult, type SandboxDriver, type SandboxSpec } from './driver.js';
+import { containerUser, isRootUser } from '../../lib/sandbox-policy.js';
 import { Executor } from './executor.js';
 import { WarmPool, type WarmPoolOptions } from './warm-pool.js';
 
@@ -138,7 +139,7 @@ export class DockerSandboxDriver implements SandboxDriver {
     const pooled = await this.pool?.claim(spec, name).catch(() => null);
     if (pooled) return pooled;
     try {
-      const container = await this.docker.createContainer(this.createOptions(spec, name));
+      const container = await this.docker.createContainer(await this.createOptions(spec, name));
       return await this.startIfStopped({ id: container.id, name, state: 'created', labels: {} });
     } catch (err) {
       // Another ensure() for the same sandbox won the race to the name: adopt its container. The
@@ -160,8 +161,23 @@ export class DockerSandboxDriver implements SandboxDriver {
     }
   }
 
+  /**
+   * The container always runs as a non-root user (SPEC section 10): the spec's own (root refused),
+   * else the image's numeric non-root user, else 1000:1000. Read from the image at create time, so
+   * a rebuilt image is seen; a missing image gets the default and fails at create as before.
+   */
+  private async userFor(spec: SandboxSpec): Promise<string> {
+    if (spec.user !== undefined) {
+      if (isRootUser(spec.user)) throw new Error(`Refusing to run a sandbox as "${spec.user}": containers never run as root`);
+      return spec.user;
+    }
+    const image = await this.docker.getImage(spec.image).inspect().catch(() => null);
+    return containerUser(image?.Config?.User);
+  }
+
   /** `poolLabels` given: a pooled container, which belongs to no sandbox until it is claimed. */
-  private createOptions(spec: SandboxSpec, name: string, poolLabels?: Record<string, string>): Docker.ContainerCreateOptions {
+  private async createOptions(spec: SandboxSpec, name: string, poolLabels?: Record<string, string>): Promise<Docker.ContainerCreateOptions> {
+    const user = await this.userFor(spec);
     const memory = (spec.memoryMb ?? 512) * 1024 * 1024;
     const labels: Record<string, string> = poolLabels
       ? { ...poolLabels, 'troupe.managed': 'true', 'troupe.instance': this.instance }
@@ -176,6 +192,7 @@ export class DockerSandboxDriver implements SandboxDriver {
     return {
       name,
       Image: spec.image,
+      User: user,
       Labels: labels,
       Env: Object.entries(spec.env ?? {}).map(([k, v]) => `${k}=${v}`),
       HostConfig: {

@@ -20,6 +20,11 @@ export interface SandboxSpec {
   pidsLimit?: number;
   /** `none` (default) or `bridge`. */
   network?: 'none' | 'bridge';
+  /**
+   * Run as this `uid[:gid]`. Unset: the image's own user when it is a numeric non-root one, else
+   * 1000:1000. Root (`root`, `0`, gid 0) is refused: containers never run as root.
+   */
+  user?: string;
   /** Extra labels. */
   labels?: Record<string, string>;
 }

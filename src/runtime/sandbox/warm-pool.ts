@@ -2,8 +2,8 @@
  * A pool of pre-created, started, then paused containers per sandbox shape, so a new session's
  * sandbox costs a rename + unpause (~15 ms) instead of a create + start (~150 ms).
  *
- * - A shape is (image, memory, cpus, pids) with no env and no network: labels, env and the
- *   network mode are fixed at `docker create`, so only sandboxes that need nothing of those can
+ * - A shape is (image, memory, cpus, pids) with no env, no network and no explicit user: labels,
+ *   env, the network mode and the user are fixed at `docker create`, so only sandboxes that need nothing of those can
  *   come from the pool. Everything else takes the normal create path.
  * - Pooled containers are named `troupe-pool-<random>` and carry `troupe.pool=<shape>`. Claiming
  *   one renames it to the sandbox's name (`troupe-sbx-<sandbox id>`), which is how the driver and
@@ -45,7 +45,7 @@ interface Shape {
 
 export interface PoolHooks {
   /** Create options for a container of this spec with this name and these extra labels. */
-  createOptions(spec: SandboxSpec, name: string, labels: Record<string, string>): Docker.ContainerCreateOptions;
+  createOptions(spec: SandboxSpec, name: string, labels: Record<string, string>): Promise<Docker.ContainerCreateOptions>;
   /** Called on the running container before it is paused into the pool (e.g. start the executor). */
   prepare?(containerId: string): Promise<void>;
   /** Called when a pooled container is thrown away (release per-container state). */
@@ -71,7 +71,7 @@ export class WarmPool {
 
   /** The pool key of a spec, or null when such a sandbox cannot come from the pool. */
   static shapeOf(spec: SandboxSpec): string | null {
-    if (spec.network === 'bridge' || Object.keys(spec.env ?? {}).length || Object.keys(spec.labels ?? {}).length) return null;
+    if (spec.network === 'bridge' || spec.user !== undefined || Object.keys(spec.env ?? {}).length || Object.keys(spec.labels ?? {}).length) return null;
     return [spec.image, spec.memoryMb ?? 512, spec.cpus ?? 1, spec.pidsLimit ?? 256].join('|');
   }
 
@@ -174,7 +174,7 @@ export class WarmPool {
 
   private async createPaused(spec: SandboxSpec, key: string): Promise<Pooled> {
     const name = POOL_NAME_PREFIX + crypto.randomBytes(8).toString('hex');
-    const container = await this.docker.createContainer(this.hooks.createOptions(spec, name, { [POOL_LABEL]: key }));
+    const container = await this.docker.createContainer(await this.hooks.createOptions(spec, name, { [POOL_LABEL]: key }));
     try {
       await container.start();
       await this.hooks.prepare?.(container.id).catch(() => {}); // no executor: the exec path works
