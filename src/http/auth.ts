@@ -5,7 +5,7 @@
  */
 import { jwtVerify, SignJWT } from 'jose';
 import { config } from '../config.js';
-import { db } from '../db/knex.js';
+import * as apiKeys from '../db/repositories/agent-api-keys.js';
 import { hashApiKey } from '../lib/secrets.js';
 import { unauthorized } from './errors.js';
 
@@ -28,15 +28,10 @@ export function bearerToken(header: string | undefined): string | null {
 export async function authenticateToken(token: string | null): Promise<Principal> {
   if (!token) throw unauthorized();
   if (token.startsWith('trp_')) {
-    const row = await db('agent_api_keys as k')
-      .join('agents as a', 'a.id', 'k.agent_id')
-      .where({ 'k.key_hash': hashApiKey(token) })
-      .whereNull('k.revoked_at')
-      .whereNull('a.deleted_at')
-      .first('k.id', 'k.agent_id', 'k.project_id', 'a.member_id');
+    const row = await apiKeys.holderOfHash(hashApiKey(token));
     if (!row) throw unauthorized('Invalid or revoked API key');
     // Best effort bookkeeping; never blocks the request.
-    void db('agent_api_keys').where({ id: row.id }).update({ last_used_at: db.fn.now() }).catch(() => {});
+    void apiKeys.touchLastUsed(row.id).catch(() => {});
     return { kind: 'agent', agentId: row.agent_id, projectId: row.project_id, memberId: row.member_id, keyId: row.id };
   }
   try {

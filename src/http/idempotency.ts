@@ -9,17 +9,14 @@
  * an outage itself the retry's own queries fail, which answers a retryable 503.
  */
 import crypto from 'node:crypto';
-import { db } from '../db/knex.js';
+import * as idempotencyKeys from '../db/repositories/idempotency-keys.js';
 import type { Principal } from './auth.js';
 import { HttpError } from './errors.js';
 
-const PENDING = 0;
 const LEASE_MS = 5_000;
 const RENEW_MS = 1_500;
 /** How long a retry waits for a live attempt's answer before giving up with 409. */
 const WAIT_MS = 30_000;
-
-const leaseUntil = () => db.raw(`now() + make_interval(secs => ?)`, [LEASE_MS / 1000]);
 
 export async function withIdempotency(
   principal: Principal,
@@ -31,20 +28,15 @@ export async function withIdempotency(
   const who = principal.kind === 'user' ? `user:${principal.userId}` : `agent:${principal.agentId}`;
   const scope = `${who} ${route}`;
   const owner = crypto.randomUUID();
-  const claim = async () =>
-    (await db('idempotency_keys')
-      .insert({ scope, key, status: PENDING, body: JSON.stringify(null), owner, lease_until: leaseUntil() })
-      .onConflict(['scope', 'key'])
-      .ignore()
-      .returning('key')).length > 0;
+  const claim = () => idempotencyKeys.claim(scope, key, owner, LEASE_MS / 1000);
 
   if (!(await claim())) {
     const deadline = Date.now() + WAIT_MS;
     for (;;) {
-      const row = await db('idempotency_keys').where({ scope, key }).first('status', 'body');
-      if (row && row.status !== PENDING) return { status: row.status, body: row.body };
+      const row = await idempotencyKeys.answerOf(scope, key);
+      if (row && row.status !== idempotencyKeys.PENDING) return { status: row.status, body: row.body };
       // Nobody holds it any more (released, or its holder's lease ran out): take it over.
-      if (!row || (await db('idempotency_keys').where({ scope, key, status: PENDING }).andWhere((w) => w.whereNull('lease_until').orWhere('lease_until', '<', db.fn.now())).del())) {
+      if (!row || (await idempotencyKeys.removeLapsed(scope, key))) {
         if (await claim()) break;
       }
       if (Date.now() > deadline) throw new HttpError(409, 'A request with this Idempotency-Key is still in progress; retry shortly');
@@ -52,7 +44,7 @@ export async function withIdempotency(
     }
   }
   const renew = setInterval(() => {
-    void db('idempotency_keys').where({ scope, key, owner, status: PENDING }).update({ lease_until: leaseUntil() }).catch(() => {});
+    void idempotencyKeys.renew(scope, key, owner, LEASE_MS / 1000).catch(() => {});
   }, RENEW_MS);
   let result: { status: number; body: unknown };
   try {
@@ -60,7 +52,7 @@ export async function withIdempotency(
   } catch (err) {
     clearInterval(renew);
     // Errors are not recorded: fixing the input and retrying with the same key should work.
-    await db('idempotency_keys').where({ scope, key, owner }).del().catch(() => {});
+    await idempotencyKeys.release(scope, key, owner).catch(() => {});
     throw err;
   }
   // The side effects happened: the answer must be recorded, or a retry would repeat them. Keep
@@ -68,7 +60,7 @@ export async function withIdempotency(
   try {
     for (let attempt = 1; ; attempt++) {
       try {
-        await db('idempotency_keys').where({ scope, key, owner }).update({ status: result.status, body: JSON.stringify(result.body ?? {}) });
+        await idempotencyKeys.record(scope, key, owner, result.status, result.body ?? {});
         return result;
       } catch (err) {
         if (attempt >= 40) throw err;

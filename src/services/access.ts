@@ -7,7 +7,8 @@
  * 403), and sees or starts only its own agent's sessions, sandboxes, chats and pairs (`ownAgent`,
  * `assertOwn`, `assertActsAsSelf`, called by the routes).
  */
-import { db } from '../db/knex.js';
+import * as agents from '../db/repositories/agents.js';
+import * as projects from '../db/repositories/projects.js';
 import type { Principal } from '../domain/principal.js';
 import { badRequest, forbidden, notFound } from '../domain/errors.js';
 
@@ -45,10 +46,7 @@ export async function membershipOf(principal: Principal, projectId: string): Pro
       ? { projectId, memberId: principal.memberId, role: 'member', principal }
       : null;
   }
-  const row = await db('project_members')
-    .where({ project_id: projectId, user_id: principal.userId, member_type: 'user' })
-    .whereNull('deleted_at')
-    .first('id', 'role');
+  const row = await projects.userMembership(projectId, principal.userId);
   return row ? { projectId, memberId: row.id, role: row.role, principal } : null;
 }
 
@@ -71,9 +69,9 @@ export async function resolveProject(principal: Principal, projectId: string | u
     return requireProject(principal, principal.projectId, need);
   }
   if (projectId) return requireProject(principal, projectId, need);
-  const rows = await db('project_members').where({ user_id: principal.userId, member_type: 'user' }).whereNull('deleted_at').select('project_id');
-  if (rows.length === 1) return requireProject(principal, rows[0].project_id, need);
-  throw badRequest(rows.length === 0
+  const ids = await projects.projectIdsOfUser(principal.userId);
+  if (ids.length === 1) return requireProject(principal, ids[0], need);
+  throw badRequest(ids.length === 0
     ? 'You are not a member of any project: create one with POST /api/v1/projects'
     : 'project_id is required: you are a member of several projects');
 }
@@ -81,8 +79,7 @@ export async function resolveProject(principal: Principal, projectId: string | u
 /** Every project the caller belongs to (for list routes without a project in the path). */
 export async function projectIdsOf(principal: Principal): Promise<string[]> {
   if (principal.kind === 'agent') return [principal.projectId];
-  const rows = await db('project_members').where({ user_id: principal.userId, member_type: 'user' }).whereNull('deleted_at').select('project_id');
-  return rows.map((r) => r.project_id as string);
+  return projects.projectIdsOfUser(principal.userId);
 }
 
 /** The agent an API key acts as, or undefined for a user (no per-agent restriction). */
@@ -113,8 +110,8 @@ export async function assertActsAsSelf(principal: Principal, refs: string | null
   if (principal.kind !== 'agent') return;
   const named = (Array.isArray(refs) ? refs : [refs]).filter((r): r is string => !!r);
   if (named.includes(principal.agentId)) return;
-  const self = named.length ? await db('agents').where({ id: principal.agentId }).first('handle') : undefined;
-  if (!self || !named.includes(self.handle)) {
+  const handle = named.length ? await agents.handleOf(principal.agentId) : undefined;
+  if (!handle || !named.includes(handle)) {
     throw forbidden('An agent API key acts only as its own agent: it cannot act for another agent, nor see or start its sessions ' +
       '(ask that agent with a task: POST /api/v1/tasks)');
   }

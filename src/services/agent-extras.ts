@@ -5,6 +5,11 @@
 import matter from 'gray-matter';
 import { config } from '../config.js';
 import { db } from '../db/knex.js';
+import * as agentTypes from '../db/repositories/agent-types.js';
+import * as mcpServers from '../db/repositories/agent-mcp-servers.js';
+import type { McpServerChanges, McpServerRow, McpTransport } from '../db/repositories/agent-mcp-servers.js';
+import * as skills from '../db/repositories/agent-skills.js';
+import type { SkillChanges, SkillSource } from '../db/repositories/agent-skills.js';
 import type { Principal } from '../domain/principal.js';
 import { badRequest, conflict, notFound, unprocessable } from '../domain/errors.js';
 import { outbound, type OutboundGuard } from '../lib/outbound.js';
@@ -13,6 +18,36 @@ import { log } from '../log.js';
 import { isUuid, requireProject } from './access.js';
 import { requireAgent, sameUrl } from './agents.js';
 import { assertImageAllowed } from './sandboxes.js';
+import { serializeAgentType, serializeMcpServer, serializeSkill } from './agent-views.js';
+
+/** An MCP server as the API takes it (the env is write-only: sealed at once, only its names kept). */
+export interface McpServerInput {
+  server_name?: string;
+  transport?: McpTransport;
+  command?: string | null;
+  args?: string[];
+  env?: Record<string, string> | null;
+  url?: string | null;
+  is_enabled?: boolean;
+}
+
+export interface SkillInput {
+  skill_name?: string;
+  skill_source?: SkillSource;
+  skill_content?: string;
+  source_url?: string;
+  triggers?: string[];
+  is_enabled?: boolean;
+}
+
+export interface AgentTypeInput {
+  name: string;
+  slug?: string;
+  description?: string | null;
+  default_system_prompt?: string | null;
+  default_image?: string | null;
+  tools?: string[];
+}
 
 // --- MCP servers ------------------------------------------------------------------------------
 
@@ -21,36 +56,35 @@ function checkMcp(s: { transport: string; command?: string | null; url?: string 
   if (s.transport === 'http' && !s.url) throw badRequest('An http MCP server needs a url');
 }
 
-function mcpColumns(input: Record<string, any>) {
+function mcpColumns(input: McpServerInput): McpServerChanges {
   const cols: Record<string, unknown> = {};
-  for (const k of ['server_name', 'transport', 'command', 'url', 'is_enabled']) if (k in input) cols[k] = input[k];
-  if ('args' in input) cols.args = JSON.stringify(input.args ?? []);
+  for (const k of ['server_name', 'transport', 'command', 'url', 'is_enabled'] as const) if (k in input) cols[k] = input[k];
+  if ('args' in input) cols.args = input.args ?? [];
   if ('env' in input) {
-    const env = (input.env ?? {}) as Record<string, string>;
+    const env = input.env ?? {};
     cols.env_sealed = Object.keys(env).length ? sealJson(env) : null;
-    cols.env_keys = JSON.stringify(Object.keys(env));
+    cols.env_keys = Object.keys(env);
   }
-  return cols;
+  return cols as McpServerChanges;
 }
 
-export async function addMcpServer(principal: Principal, projectId: string, agentRef: string, input: Record<string, any>) {
+export async function addMcpServer(principal: Principal, projectId: string, agentRef: string, input: McpServerInput & { server_name: string; transport: McpTransport }) {
   await requireProject(principal, projectId, 'write');
   const a = await requireAgent(projectId, agentRef);
-  checkMcp(input as { transport: string });
-  const dup = await db('agent_mcp_servers').where({ agent_id: a.id, server_name: input.server_name }).first('id');
-  if (dup) throw conflict(`Agent already has an MCP server named "${input.server_name}"`);
-  const [row] = await db('agent_mcp_servers').insert({ ...mcpColumns(input), agent_id: a.id }).returning('*');
+  checkMcp(input);
+  if (await mcpServers.nameTaken(a.id, input.server_name)) throw conflict(`Agent already has an MCP server named "${input.server_name}"`);
+  const row = await mcpServers.insert({ ...mcpColumns(input), agent_id: a.id });
   return serializeMcpServer(row);
 }
 
-async function requireMcp(agentId: string, serverId: string) {
-  const row = isUuid(serverId) ? await db('agent_mcp_servers').where({ id: serverId, agent_id: agentId }).first() : null;
+async function requireMcp(agentId: string, serverId: string): Promise<McpServerRow> {
+  const row = isUuid(serverId) ? await mcpServers.byIdOfAgent(agentId, serverId) : null;
   if (!row) throw notFound('MCP server');
   return row;
 }
 
 /** Whether a change sends the server's env somewhere else: another url, command, args or transport. */
-function mcpDestinationChanged(row: Record<string, any>, input: Record<string, any>): boolean {
+function mcpDestinationChanged(row: McpServerRow, input: McpServerInput): boolean {
   return ('transport' in input && input.transport !== row.transport)
     || ('url' in input && !sameUrl(input.url, row.url))
     || ('command' in input && (input.command ?? null) !== (row.command ?? null))
@@ -62,21 +96,21 @@ function mcpDestinationChanged(row: Record<string, any>, input: Record<string, a
  * same request supplies it again, so a member cannot redirect secrets someone else stored; the
  * response lists what was cleared in `secrets_cleared`.
  */
-export async function updateMcpServer(principal: Principal, projectId: string, agentRef: string, serverId: string, input: Record<string, any>) {
+export async function updateMcpServer(principal: Principal, projectId: string, agentRef: string, serverId: string, input: McpServerInput) {
   await requireProject(principal, projectId, 'write');
   const a = await requireAgent(projectId, agentRef);
   const found = await requireMcp(a.id, serverId);
   checkMcp({ transport: input.transport ?? found.transport, command: 'command' in input ? input.command : found.command, url: 'url' in input ? input.url : found.url });
   const { updated, cleared } = await db.transaction(async (tx) => {
-    const row = await tx('agent_mcp_servers').where({ id: found.id }).forUpdate().first();
+    const row = await mcpServers.byIdForUpdate(found.id, tx);
     const cols = mcpColumns(input);
     const cleared: string[] = [];
     if (mcpDestinationChanged(row, input) && !('env' in input) && row.env_sealed) {
       cols.env_sealed = null;
-      cols.env_keys = JSON.stringify([]);
+      cols.env_keys = [];
       cleared.push('env');
     }
-    const [updated] = await tx('agent_mcp_servers').where({ id: row.id }).update({ ...cols, updated_at: tx.fn.now() }).returning('*');
+    const updated = await mcpServers.update(row.id, cols, tx);
     return { updated, cleared };
   });
   return { ...serializeMcpServer(updated), secrets_cleared: cleared };
@@ -86,18 +120,8 @@ export async function deleteMcpServer(principal: Principal, projectId: string, a
   await requireProject(principal, projectId, 'write');
   const a = await requireAgent(projectId, agentRef);
   const row = await requireMcp(a.id, serverId);
-  await db('agent_mcp_servers').where({ id: row.id }).del();
+  await mcpServers.remove(row.id);
   return { id: row.id, deleted: true };
-}
-
-export function serializeMcpServer(r: Record<string, any>) {
-  return {
-    id: r.id, agent_id: r.agent_id, server_name: r.server_name, transport: r.transport, command: r.command,
-    args: r.args ?? [],
-    // values are write-only secrets: only their names come back
-    env_keys: r.env_keys ?? [],
-    url: r.url, is_enabled: r.is_enabled, created_at: r.created_at, updated_at: r.updated_at,
-  };
 }
 
 // --- Skills -----------------------------------------------------------------------------------
@@ -199,47 +223,46 @@ function parseSkill(content: string): { description?: string; triggers?: string[
   }
 }
 
-export async function addSkill(principal: Principal, projectId: string, agentRef: string, input: Record<string, any>) {
+export async function addSkill(principal: Principal, projectId: string, agentRef: string, input: SkillInput & { skill_name: string }) {
   await requireProject(principal, projectId, 'write');
   const a = await requireAgent(projectId, agentRef);
   const source = input.skill_source ?? 'inline';
   if (source === 'inline' && !input.skill_content) throw badRequest('An inline skill needs skill_content');
   if (source === 'github_url' && !input.source_url) throw badRequest('A github_url skill needs source_url');
-  const content = source === 'github_url' ? await fetchSkill(input.source_url) : input.skill_content;
+  const content = source === 'github_url' ? await fetchSkill(input.source_url!) : input.skill_content!;
   const meta = parseSkill(content);
-  const [row] = await db('agent_skills')
-    .insert({
-      agent_id: a.id,
-      skill_name: input.skill_name,
-      skill_source: source,
-      skill_content: content,
-      source_url: input.source_url ?? null,
-      description: meta.description ?? null,
-      triggers: JSON.stringify(input.triggers ?? meta.triggers ?? []),
-      is_enabled: input.is_enabled ?? true,
-    })
-    .returning('*');
+  const row = await skills.insert({
+    agent_id: a.id,
+    skill_name: input.skill_name,
+    skill_source: source,
+    skill_content: content,
+    source_url: input.source_url ?? null,
+    description: meta.description ?? null,
+    triggers: input.triggers ?? meta.triggers ?? [],
+    is_enabled: input.is_enabled ?? true,
+  });
   return serializeSkill(row);
 }
 
 async function requireSkill(agentId: string, skillId: string) {
-  const row = isUuid(skillId) ? await db('agent_skills').where({ id: skillId, agent_id: agentId }).first() : null;
+  const row = isUuid(skillId) ? await skills.byIdOfAgent(agentId, skillId) : null;
   if (!row) throw notFound('Skill');
   return row;
 }
 
-export async function updateSkill(principal: Principal, projectId: string, agentRef: string, skillId: string, input: Record<string, any>) {
+export async function updateSkill(principal: Principal, projectId: string, agentRef: string, skillId: string, input: SkillInput) {
   await requireProject(principal, projectId, 'write');
   const a = await requireAgent(projectId, agentRef);
   const row = await requireSkill(a.id, skillId);
-  const cols: Record<string, unknown> = {};
-  for (const k of ['skill_name', 'is_enabled']) if (k in input) cols[k] = input[k];
-  if ('triggers' in input) cols.triggers = JSON.stringify(input.triggers);
+  const cols: SkillChanges = {};
+  if ('skill_name' in input) cols.skill_name = input.skill_name;
+  if ('is_enabled' in input) cols.is_enabled = input.is_enabled;
+  if ('triggers' in input) cols.triggers = input.triggers;
   if ('skill_content' in input) {
     cols.skill_content = input.skill_content;
-    cols.description = parseSkill(input.skill_content).description ?? null;
+    cols.description = parseSkill(input.skill_content!).description ?? null;
   }
-  const [updated] = await db('agent_skills').where({ id: row.id }).update({ ...cols, updated_at: db.fn.now() }).returning('*');
+  const updated = await skills.update(row.id, cols);
   return serializeSkill(updated);
 }
 
@@ -247,50 +270,28 @@ export async function deleteSkill(principal: Principal, projectId: string, agent
   await requireProject(principal, projectId, 'write');
   const a = await requireAgent(projectId, agentRef);
   const row = await requireSkill(a.id, skillId);
-  await db('agent_skills').where({ id: row.id }).del();
+  await skills.remove(row.id);
   return { id: row.id, deleted: true };
-}
-
-export function serializeSkill(r: Record<string, any>) {
-  return {
-    id: r.id, agent_id: r.agent_id, skill_name: r.skill_name, skill_source: r.skill_source, skill_content: r.skill_content,
-    source_url: r.source_url, description: r.description, triggers: r.triggers ?? [], is_enabled: r.is_enabled,
-    created_at: r.created_at, updated_at: r.updated_at,
-  };
 }
 
 // --- Agent types ------------------------------------------------------------------------------
 
 export async function listAgentTypes(principal: Principal, projectId?: string) {
   if (projectId) await requireProject(principal, projectId, 'read');
-  const rows = await db('agent_types')
-    .where((w) => {
-      w.whereNull('project_id');
-      if (projectId) w.orWhere({ project_id: projectId });
-    })
-    .orderBy([{ column: 'project_id', order: 'desc', nulls: 'first' }, { column: 'name' }]);
+  const rows = await agentTypes.listVisible(projectId);
   return rows.map(serializeAgentType);
 }
 
-export async function createAgentType(principal: Principal, projectId: string, input: Record<string, any>) {
+export async function createAgentType(principal: Principal, projectId: string, input: AgentTypeInput) {
   await requireProject(principal, projectId, 'write');
   if (input.default_image) assertImageAllowed(input.default_image, 'default_image');
   const slug = input.slug ?? input.name.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '');
-  const dup = await db('agent_types').where({ slug }).andWhere((w) => w.whereNull('project_id').orWhere({ project_id: projectId })).first('id');
-  if (dup) throw conflict(`An agent type with slug "${slug}" already exists`);
-  const [row] = await db('agent_types')
-    .insert({
-      project_id: projectId, name: input.name, slug, description: input.description ?? null,
-      default_system_prompt: input.default_system_prompt ?? null, default_image: input.default_image ?? null,
-      tools: JSON.stringify(input.tools ?? ['bash', 'read_file', 'write_file', 'edit_file', 'list_files', 'finish']),
-    })
-    .returning('*');
+  if (await agentTypes.slugTaken(projectId, slug)) throw conflict(`An agent type with slug "${slug}" already exists`);
+  const row = await agentTypes.insert({
+    project_id: projectId, name: input.name, slug, description: input.description ?? null,
+    default_system_prompt: input.default_system_prompt ?? null, default_image: input.default_image ?? null,
+    tools: input.tools ?? ['bash', 'read_file', 'write_file', 'edit_file', 'list_files', 'finish'],
+  });
   return serializeAgentType(row);
 }
 
-export function serializeAgentType(r: Record<string, any>) {
-  return {
-    id: r.id, project_id: r.project_id, name: r.name, slug: r.slug, description: r.description, built_in: r.project_id === null,
-    default_system_prompt: r.default_system_prompt, default_image: r.default_image, tools: r.tools ?? [], created_at: r.created_at,
-  };
-}

@@ -4,18 +4,51 @@
  */
 import crypto from 'node:crypto';
 import { db, type Db } from '../db/knex.js';
+import * as agents from '../db/repositories/agents.js';
+import type { AgentChanges, AgentKind, AgentRow } from '../db/repositories/agents.js';
+import * as apiKeys from '../db/repositories/agent-api-keys.js';
+import * as agentTypes from '../db/repositories/agent-types.js';
+import type { AgentTypeRow } from '../db/repositories/agent-types.js';
+import * as mcpServers from '../db/repositories/agent-mcp-servers.js';
+import * as skills from '../db/repositories/agent-skills.js';
+import * as projects from '../db/repositories/projects.js';
+import * as webhookDeliveries from '../db/repositories/webhook-deliveries.js';
 import type { Principal } from '../domain/principal.js';
 import { badRequest, conflict, notFound } from '../domain/errors.js';
 import { hashApiKey, newApiKey, seal } from '../lib/secrets.js';
 import { isUuid, requireProject } from './access.js';
-import { serializeMcpServer, serializeSkill } from './agent-extras.js';
+import { serializeAgent, serializeMcpServer, serializeSkill } from './agent-views.js';
 import { assertSandboxRequest } from './sandboxes.js';
 
-export type AgentRow = Record<string, any>;
+export type { AgentRow };
+
+/** An agent as the API takes it (routes/agents.ts validates it against the same fields). */
+export interface AgentInput {
+  name?: string;
+  handle?: string;
+  avatar_url?: string | null;
+  agent_type_id?: string | null;
+  kind?: AgentKind;
+  llm_provider?: string;
+  llm_model?: string | null;
+  llm_base_url?: string | null;
+  /** Write-only: sealed at once, never returned. */
+  llm_api_key?: string | null;
+  system_prompt?: string | null;
+  can_clone_repos?: boolean;
+  can_create_prs?: boolean;
+  max_iterations?: number;
+  timeout_minutes?: number;
+  approval?: 'auto' | 'require';
+  webhook_url?: string | null;
+  public_key?: string | null;
+  sandbox?: Record<string, unknown> | null;
+  script?: unknown;
+  project_role_id?: string | null;
+}
 
 export async function findAgent(projectId: string, ref: string, conn: Db = db): Promise<AgentRow | null> {
-  const q = conn('agents').where({ project_id: projectId }).whereNull('deleted_at');
-  return (await (isUuid(ref) ? q.andWhere((w) => w.where({ id: ref }).orWhere({ handle: ref })) : q.andWhere({ handle: ref })).first()) ?? null;
+  return (await agents.liveInProject(projectId, isUuid(ref) ? { idOrHandle: ref } : { handle: ref }, conn)) ?? null;
 }
 
 export async function requireAgent(projectId: string, ref: string, conn: Db = db): Promise<AgentRow> {
@@ -30,25 +63,24 @@ function slugify(s: string): string {
 
 async function resolveAgentType(projectId: string, ref: string | null | undefined): Promise<string | null> {
   if (!ref) return null;
-  const q = db('agent_types').where((w) => w.whereNull('project_id').orWhere({ project_id: projectId }));
-  const row = await (isUuid(ref) ? q.andWhere({ id: ref }) : q.andWhere({ slug: ref })).first('id');
-  if (!row) throw badRequest(`Unknown agent_type_id "${ref}": list types with GET /api/v1/agent-types?project_id=${projectId}`);
-  return row.id;
+  const id = await agentTypes.visibleTo(projectId, isUuid(ref) ? { id: ref } : { slug: ref });
+  if (!id) throw badRequest(`Unknown agent_type_id "${ref}": list types with GET /api/v1/agent-types?project_id=${projectId}`);
+  return id;
 }
 
 /** Maps API input to columns; secrets are sealed, never stored in the clear. */
-function toColumns(input: Record<string, any>): Record<string, unknown> {
+function toColumns(input: AgentInput): AgentChanges {
   const cols: Record<string, unknown> = {};
-  const plain = [
+  const plain: Array<keyof AgentInput & keyof AgentChanges> = [
     'name', 'handle', 'avatar_url', 'kind', 'llm_provider', 'llm_model', 'llm_base_url', 'system_prompt',
     'can_clone_repos', 'can_create_prs', 'max_iterations', 'timeout_minutes', 'approval', 'webhook_url',
     'public_key', 'project_role_id',
   ];
   for (const k of plain) if (k in input) cols[k] = input[k];
-  if ('sandbox' in input) cols.sandbox = JSON.stringify(input.sandbox ?? {});
-  if ('script' in input) cols.script = input.script === null ? null : JSON.stringify(input.script);
+  if ('sandbox' in input) cols.sandbox = input.sandbox ?? {};
+  if ('script' in input) cols.script = input.script;
   if ('llm_api_key' in input) cols.llm_api_key_sealed = input.llm_api_key ? seal(input.llm_api_key) : null;
-  return cols;
+  return cols as AgentChanges;
 }
 
 /** Rotates the agent's webhook signing secret; the response is the only time it is shown. */
@@ -56,14 +88,14 @@ export async function rotateWebhookSecret(principal: Principal, projectId: strin
   await requireProject(principal, projectId, 'write');
   const a = await requireAgent(projectId, ref);
   const secret = `whsec_${crypto.randomBytes(24).toString('base64url')}`;
-  await db('agents').where({ id: a.id }).update({ webhook_secret_sealed: seal(secret), updated_at: db.fn.now() });
+  await agents.update(a.id, { webhook_secret_sealed: seal(secret) });
   return { secret, header: 'X-Troupe-Signature', scheme: 'sha256=HMAC_SHA256(secret, "<X-Troupe-Timestamp>.<raw body>")' };
 }
 
 export async function listWebhookDeliveries(principal: Principal, projectId: string, ref: string, limit: number, offset: number) {
   await requireProject(principal, projectId, 'read');
   const a = await requireAgent(projectId, ref);
-  const rows = await db('webhook_deliveries').where({ agent_id: a.id }).orderBy('created_at', 'desc').limit(limit).offset(offset);
+  const rows = await webhookDeliveries.ofAgent(a.id, limit, offset);
   return {
     deliveries: rows.map((r) => ({
       id: r.id, agent_event_id: String(r.agent_event_id), event_type: r.event_type, url: r.url, attempt: r.attempt,
@@ -76,7 +108,7 @@ function checkProvider(a: { llm_provider?: string; llm_base_url?: string | null 
   if (a.llm_base_url && a.llm_provider === 'scripted') throw badRequest('llm_base_url is only used with llm_provider anthropic or openai');
 }
 
-export async function createAgent(principal: Principal, projectId: string, input: Record<string, any>) {
+export async function createAgent(principal: Principal, projectId: string, input: AgentInput & { name: string }) {
   const m = await requireProject(principal, projectId, 'write');
   checkProvider(input);
   if (input.sandbox) assertSandboxRequest(m.role, input.sandbox);
@@ -84,14 +116,10 @@ export async function createAgent(principal: Principal, projectId: string, input
   const handle = input.handle ?? slugify(input.name);
   if (await findAgent(projectId, handle)) throw conflict(`An agent with handle "${handle}" already exists in this project`);
   const id = await db.transaction(async (tx) => {
-    const [agent] = await tx('agents')
-      .insert({ ...toColumns({ ...input, handle }), project_id: projectId, agent_type_id: agentTypeId })
-      .returning('id');
-    const [member] = await tx('project_members')
-      .insert({ project_id: projectId, member_type: 'agent', agent_id: agent.id, role: 'member' })
-      .returning('id');
-    await tx('agents').where({ id: agent.id }).update({ member_id: member.id });
-    return agent.id as string;
+    const agentId = await agents.insert({ ...toColumns({ ...input, handle }), name: input.name, handle, project_id: projectId, agent_type_id: agentTypeId }, tx);
+    const memberId = await projects.insertAgentMember(projectId, agentId, tx);
+    await agents.setMember(agentId, memberId, tx);
+    return agentId;
   }).catch((err) => {
     if (err.code === '23505') throw conflict(`An agent with handle "${handle}" already exists in this project`);
     throw err;
@@ -101,7 +129,7 @@ export async function createAgent(principal: Principal, projectId: string, input
 
 export async function listAgents(principal: Principal, projectId: string) {
   await requireProject(principal, projectId, 'read');
-  const rows = await db('agents').where({ project_id: projectId }).whereNull('deleted_at').orderBy('created_at');
+  const rows = await agents.liveOfProject(projectId);
   const types = await typesById(rows.map((r) => r.agent_type_id));
   return rows.map((r) => serializeAgent(r, types));
 }
@@ -109,12 +137,12 @@ export async function listAgents(principal: Principal, projectId: string) {
 export async function getAgent(principal: Principal, projectId: string, ref: string) {
   await requireProject(principal, projectId, 'read');
   const a = await requireAgent(projectId, ref);
-  const [mcp, skills, types] = await Promise.all([
-    db('agent_mcp_servers').where({ agent_id: a.id }).orderBy('created_at'),
-    db('agent_skills').where({ agent_id: a.id }).orderBy('created_at'),
+  const [mcp, skillRows, types] = await Promise.all([
+    mcpServers.ofAgent(a.id),
+    skills.ofAgent(a.id),
     typesById([a.agent_type_id]),
   ]);
-  return { ...serializeAgent(a, types), mcp_servers: mcp.map(serializeMcpServer), skills: skills.map(serializeSkill) };
+  return { ...serializeAgent(a, types), mcp_servers: mcp.map(serializeMcpServer), skills: skillRows.map(serializeSkill) };
 }
 
 /** Two URLs name the same destination (null = the provider's default endpoint). */
@@ -136,7 +164,7 @@ export function sameUrl(a: string | null | undefined, b: string | null | undefin
  * agent must not be able to send the key someone else stored to a server of their choosing.
  * The response lists what was cleared in `secrets_cleared`.
  */
-export async function updateAgent(principal: Principal, projectId: string, ref: string, input: Record<string, any>) {
+export async function updateAgent(principal: Principal, projectId: string, ref: string, input: AgentInput) {
   const m = await requireProject(principal, projectId, 'write');
   const a = await requireAgent(projectId, ref);
   // Keeping a bridge an admin granted is not a new grant; turning one on is.
@@ -150,7 +178,7 @@ export async function updateAgent(principal: Principal, projectId: string, ref: 
   }
   const secretsCleared = await db.transaction(async (tx) => {
     // Decide on the row as it is now, so a concurrent change of destination cannot slip between.
-    const cur = await tx('agents').where({ id: a.id }).forUpdate().first('llm_provider', 'llm_base_url', 'llm_api_key_sealed');
+    const cur = (await agents.destinationForUpdate(a.id, tx))!;
     const destinationChanged = ('llm_base_url' in input && !sameUrl(input.llm_base_url, cur.llm_base_url))
       || ('llm_provider' in input && input.llm_provider !== cur.llm_provider);
     const cleared: string[] = [];
@@ -158,7 +186,7 @@ export async function updateAgent(principal: Principal, projectId: string, ref: 
       cols.llm_api_key_sealed = null;
       cleared.push('llm_api_key');
     }
-    await tx('agents').where({ id: a.id }).update({ ...cols, updated_at: tx.fn.now() });
+    await agents.update(a.id, cols, tx);
     return cleared;
   });
   return { ...(await getAgent(principal, projectId, a.id)), secrets_cleared: secretsCleared };
@@ -169,60 +197,26 @@ export async function deleteAgent(principal: Principal, projectId: string, ref: 
   await requireProject(principal, projectId, 'write');
   const a = await requireAgent(projectId, ref);
   await db.transaction(async (tx) => {
-    await tx('agents').where({ id: a.id }).update({ deleted_at: tx.fn.now() });
-    if (a.member_id) await tx('project_members').where({ id: a.member_id }).update({ deleted_at: tx.fn.now() });
-    await tx('agent_api_keys').where({ agent_id: a.id }).whereNull('revoked_at').update({ revoked_at: tx.fn.now() });
+    await agents.softDelete(a.id, tx);
+    if (a.member_id) await projects.removeMember(a.member_id, tx);
+    await apiKeys.revokeAllOfAgent(a.id, tx);
   });
   return a;
 }
 
-async function typesById(ids: Array<string | null>): Promise<Map<string, AgentRow>> {
+async function typesById(ids: Array<string | null>): Promise<Map<string, AgentTypeRow>> {
   const wanted = [...new Set(ids.filter(Boolean))] as string[];
-  const rows = wanted.length ? await db('agent_types').whereIn('id', wanted) : [];
+  const rows = wanted.length ? await agentTypes.byIds(wanted) : [];
   return new Map(rows.map((r) => [r.id, r]));
-}
-
-export function serializeAgent(a: AgentRow, types: Map<string, AgentRow>) {
-  const t = a.agent_type_id ? types.get(a.agent_type_id) : undefined;
-  return {
-    id: a.id,
-    project_id: a.project_id,
-    name: a.name,
-    handle: a.handle,
-    avatar_url: a.avatar_url,
-    agent_type: t ? { id: t.id, name: t.name, slug: t.slug } : null,
-    kind: a.kind,
-    llm_provider: a.llm_provider,
-    llm_model: a.llm_model,
-    llm_base_url: a.llm_base_url,
-    has_llm_api_key: Boolean(a.llm_api_key_sealed),
-    has_webhook_secret: Boolean(a.webhook_secret_sealed),
-    system_prompt: a.system_prompt,
-    can_clone_repos: a.can_clone_repos,
-    can_create_prs: a.can_create_prs,
-    max_iterations: a.max_iterations,
-    timeout_minutes: a.timeout_minutes,
-    approval: a.approval,
-    webhook_url: a.webhook_url,
-    public_key: a.public_key,
-    sandbox: a.sandbox ?? {},
-    script: a.script ?? null,
-    project_role_id: a.project_role_id,
-    member_id: a.member_id,
-    created_at: a.created_at,
-    updated_at: a.updated_at,
-  };
 }
 
 // --- API keys -------------------------------------------------------------------------------------
 
-export async function createApiKey(principal: Principal, projectId: string, ref: string, input: { name?: string }) {
+export async function createApiKey(principal: Principal, projectId: string, ref: string, input: { name?: string | null }) {
   await requireProject(principal, projectId, 'write');
   const a = await requireAgent(projectId, ref);
   const key = newApiKey();
-  const [row] = await db('agent_api_keys')
-    .insert({ agent_id: a.id, project_id: projectId, key_hash: hashApiKey(key), key_prefix: key.slice(0, 8), name: input.name ?? null })
-    .returning('*');
+  const row = await apiKeys.insert({ agent_id: a.id, project_id: projectId, key_hash: hashApiKey(key), key_prefix: key.slice(0, 8), name: input.name ?? null });
   // The only time the key is ever shown.
   return { id: row.id, key, name: row.name, key_prefix: row.key_prefix, created_at: row.created_at };
 }
@@ -230,7 +224,7 @@ export async function createApiKey(principal: Principal, projectId: string, ref:
 export async function listApiKeys(principal: Principal, projectId: string, ref: string) {
   await requireProject(principal, projectId, 'read');
   const a = await requireAgent(projectId, ref);
-  const rows = await db('agent_api_keys').where({ agent_id: a.id }).orderBy('created_at');
+  const rows = await apiKeys.ofAgent(a.id);
   return rows.map((r) => ({ id: r.id, name: r.name, key_prefix: r.key_prefix, created_at: r.created_at, last_used_at: r.last_used_at, revoked_at: r.revoked_at }));
 }
 
@@ -238,7 +232,7 @@ export async function revokeApiKey(principal: Principal, projectId: string, ref:
   await requireProject(principal, projectId, 'write');
   const a = await requireAgent(projectId, ref);
   if (!isUuid(keyId)) throw notFound('API key');
-  const [row] = await db('agent_api_keys').where({ id: keyId, agent_id: a.id }).update({ revoked_at: db.raw('coalesce(revoked_at, now())') }).returning('*');
+  const row = await apiKeys.revoke(keyId, a.id);
   if (!row) throw notFound('API key');
   return { id: row.id, revoked_at: row.revoked_at };
 }

@@ -2,7 +2,7 @@
  * Projects and their members (project_members). A member is a user or an agent; removing one
  * sets deleted_at, so rows that name it stay valid.
  */
-import { db } from '../knex.js';
+import { db, type Db } from '../knex.js';
 
 export type MemberRole = 'owner' | 'admin' | 'member' | 'viewer';
 
@@ -55,6 +55,20 @@ export async function members(projectId: string): Promise<MemberRow[]> {
   return db('project_members').where({ project_id: projectId }).whereNull('deleted_at').orderBy('created_at');
 }
 
+/** The user's current membership of the project (its member id and role). */
+export async function userMembership(projectId: string, userId: string): Promise<Pick<MemberRow, 'id' | 'role'> | undefined> {
+  return db('project_members')
+    .where({ project_id: projectId, user_id: userId, member_type: 'user' })
+    .whereNull('deleted_at')
+    .first('id', 'role');
+}
+
+/** The projects the user is a current member of. */
+export async function projectIdsOfUser(userId: string): Promise<string[]> {
+  const rows: Array<Pick<MemberRow, 'project_id'>> = await db('project_members').where({ user_id: userId, member_type: 'user' }).whereNull('deleted_at').select('project_id');
+  return rows.map((r) => r.project_id);
+}
+
 export async function currentUserMember(projectId: string, userId: string): Promise<MemberRow | undefined> {
   return db('project_members').where({ project_id: projectId, user_id: userId }).whereNull('deleted_at').first();
 }
@@ -69,13 +83,19 @@ export async function insertUserMember(projectId: string, userId: string, role: 
   return row;
 }
 
+/** The member row of a new agent (role member); its id. */
+export async function insertAgentMember(projectId: string, agentId: string, conn: Db = db): Promise<string> {
+  const [row] = await conn('project_members').insert({ project_id: projectId, member_type: 'agent', agent_id: agentId, role: 'member' }).returning('id');
+  return row.id as string;
+}
+
 export async function setRole(memberId: string, role: MemberRole): Promise<MemberRow> {
   const [row] = await db('project_members').where({ id: memberId }).update({ role }).returning('*');
   return row;
 }
 
-export async function removeMember(memberId: string): Promise<void> {
-  await db('project_members').where({ id: memberId }).update({ deleted_at: db.fn.now() });
+export async function removeMember(memberId: string, conn: Db = db): Promise<void> {
+  await conn('project_members').where({ id: memberId }).update({ deleted_at: conn.fn.now() });
 }
 
 export async function ownerCount(projectId: string): Promise<number> {
