@@ -9,7 +9,7 @@ import { sessionsIn } from '../db/session-store.js';
 import { conflict, isDomainError, unprocessable } from '../domain/errors.js';
 import { ports } from '../domain/ports.js';
 import type { Membership } from './access.js';
-import type { AgentRow } from './agents.js';
+import type { AgentRow } from '../db/repositories/agents.js';
 import { assertSandboxRequest, insertSandbox, type SandboxInput, type SandboxRow } from './sandboxes.js';
 import { pauseSession, resumeSession, stopSession } from './sessions.js';
 

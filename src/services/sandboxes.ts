@@ -11,7 +11,7 @@ import { badRequest, forbidden, notFound } from '../domain/errors.js';
 import { ceilingViolations, clampToCeilings, imageAllowed, type Ceilings } from '../lib/sandbox-policy.js';
 import { sealJson } from '../lib/secrets.js';
 import { isUuid, type Role } from './access.js';
-import type { AgentRow } from './agents.js';
+import type { AgentRow } from '../db/repositories/agents.js';
 import { assertSandboxQuota } from './quotas.js';
 
 export type { SandboxRow };
