@@ -1,6 +1,6 @@
 /** Claude through the official SDK's streaming Messages API. */
 import Anthropic from '@anthropic-ai/sdk';
-import { abortError, checkModelUrl, providerGuard, toProviderError, type ProviderOptions } from './index.js';
+import { abortError, checkModelUrl, providerGuard, toProviderError, type ProviderOptions } from './shared.js';
 import type { OutboundGuard } from '../../lib/outbound.js';
 import {
   ModelProviderError,

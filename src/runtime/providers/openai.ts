@@ -1,6 +1,6 @@
 /** OpenAI, or any server speaking its Chat Completions API (vLLM, Ollama, LiteLLM...) via baseUrl. */
 import OpenAI from 'openai';
-import { abortError, checkModelUrl, providerGuard, toProviderError, type ProviderOptions } from './index.js';
+import { abortError, checkModelUrl, providerGuard, toProviderError, type ProviderOptions } from './shared.js';
 import type { OutboundGuard } from '../../lib/outbound.js';
 import {
   ModelProviderError,

@@ -6,7 +6,7 @@
  * Without a script the model says "Hello from the scripted model." on the first call and
  * nothing after, so a freshly created scripted agent still visibly answers once.
  */
-import { abortError } from './index.js';
+import { abortError } from './shared.js';
 import type { ModelCallRequest, ModelCallResult, ModelProvider, ScriptedScript, ToolCall } from './types.js';
 
 const DEFAULT_SCRIPT: ScriptedScript = { turns: [{ text: 'Hello from the scripted model.' }] };

@@ -1,5 +1,3 @@
-import type { WarmPoolOptions } from './warm-pool.js';
-
 /**
  * The one interface through which Troupe touches a container engine. Docker (dockerode) is the
  * implementation that ships; another engine only has to implement this.
@@ -75,6 +73,16 @@ export interface ExecResult {
   stderr: string;
   timedOut: boolean;
   aborted: boolean;
+}
+
+/** The warm pool's settings (implemented in warm-pool.ts; declared here, where the driver offers it). */
+export interface WarmPoolOptions {
+  /** Containers kept ready per shape; 0 disables the pool. */
+  size: number;
+  /** Pooled containers are replaced at this age. */
+  maxAgeMs: number;
+  /** Shapes not asked for in this long stop being refilled (the default shape never expires). */
+  demandTtlMs?: number;
 }
 
 export interface SandboxDriver {

@@ -21,14 +21,9 @@ import { POOL_NAME_PREFIX, type ContainerInfo, type SandboxSpec } from './driver
 
 export const POOL_LABEL = 'troupe.pool';
 
-export interface WarmPoolOptions {
-  /** Containers kept ready per shape; 0 disables the pool. */
-  size: number;
-  /** Pooled containers are replaced at this age. */
-  maxAgeMs: number;
-  /** Shapes not asked for in this long stop being refilled (the default shape never expires). */
-  demandTtlMs?: number;
-}
+import type { WarmPoolOptions } from './driver.js';
+
+export type { WarmPoolOptions };
 
 interface Pooled {
   id: string;
