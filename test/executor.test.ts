@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import { randomUUID } from 'node:crypto';
 import Docker from 'dockerode';
 import { DockerSandboxDriver } from '../src/runtime/sandbox/docker-driver.js';
+import { EXIT_ABORTED, EXIT_TIMED_OUT } from '../src/runtime/sandbox/driver.js';
 
 /** The persistent executor fast path, against the plain exec path on the same container. */
 describe('persistent executor (fast path)', function () {
@@ -46,6 +47,34 @@ describe('persistent executor (fast path)', function () {
     expect(a.aborted).to.equal(true);
     expect((await plain.exec(id, { command: 'ps' })).stdout).to.not.contain('sleep 30');
     expect((await fast.exec(id, { command: 'echo still-here' })).stdout).to.equal('still-here\n');
+  });
+
+  it('an aborted command gives the same result on both paths: EXIT_ABORTED, started or not, whatever it traps', async () => {
+    const abortAfter = (ms: number) => {
+      const ac = new AbortController();
+      setTimeout(() => ac.abort(), ms);
+      return ac.signal;
+    };
+    for (const [name, d] of [['fast', fast], ['plain', plain]] as const) {
+      const running = await d.exec(id, { command: 'sleep 30', signal: abortAfter(300) });
+      expect({ name, code: running.exitCode, aborted: running.aborted }).to.deep.equal({ name, code: EXIT_ABORTED, aborted: true });
+      const trapping = await d.exec(id, { command: "trap '' INT TERM; sleep 30 & wait; exit 5", signal: abortAfter(300) });
+      expect({ name, code: trapping.exitCode, aborted: trapping.aborted }).to.deep.equal({ name, code: EXIT_ABORTED, aborted: true });
+      const never = await d.exec(id, { command: 'touch /tmp/never', signal: AbortSignal.abort() });
+      expect({ name, code: never.exitCode, aborted: never.aborted }).to.deep.equal({ name, code: EXIT_ABORTED, aborted: true });
+      const timedOut = await d.exec(id, { command: 'sleep 30', timeoutMs: 300 });
+      expect({ name, code: timedOut.exitCode }).to.deep.equal({ name, code: EXIT_TIMED_OUT });
+    }
+    expect(EXIT_ABORTED).to.equal(130);
+  });
+
+  it('a command right after an aborted one runs to its end on the executor (the kill grace does not cut it off)', async () => {
+    const ac = new AbortController();
+    setTimeout(() => ac.abort(), 200);
+    expect((await fast.exec(id, { command: 'sleep 30', signal: ac.signal })).aborted).to.equal(true);
+    // The kill's grace period (2 s) ends while this one is still running.
+    const next = await fast.exec(id, { command: 'sleep 2.5; echo done' });
+    expect(next).to.include({ exitCode: 0, stdout: 'done\n', aborted: false });
   });
 
   it('runs concurrent commands (the busy executor hands extras to plain execs)', async () => {

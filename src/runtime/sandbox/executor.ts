@@ -157,6 +157,11 @@ export class Executor {
     });
   }
 
+  /** True while the command `id` has not ended. */
+  isRunning(id: string): boolean {
+    return this.current?.id === id;
+  }
+
   /** Gives up on the executor (e.g. a killed command whose marker never came). */
   retire() {
     if (!this.alive && !this.stream) return;
