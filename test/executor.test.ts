@@ -3,6 +3,46 @@ import { randomUUID } from 'node:crypto';
 import Docker from 'dockerode';
 import { DockerSandboxDriver } from '../src/runtime/sandbox/docker-driver.js';
 import { EXIT_ABORTED, EXIT_TIMED_OUT } from '../src/runtime/sandbox/driver.js';
+import { MarkerScanner } from '../src/runtime/sandbox/executor.js';
+
+const START = '\x1e\x1fTROUPE:';
+
+describe('executor end markers (parser only)', () => {
+  const scan = (current: string) => {
+    const out = { text: '', markers: [] as string[], ready: 0, maxHeld: 0 };
+    const s = new MarkerScanner((t) => (out.text += t), (id, code) => (out.markers.push(`${id}:${code}`), id === current), () => out.ready++);
+    const write = (chunk: string) => {
+      s.write(Buffer.from(chunk));
+      out.maxHeld = Math.max(out.maxHeld, s.held);
+    };
+    return { out, write };
+  };
+
+  it('finds markers split across chunks and passes everything else on', () => {
+    const { out, write } = scan('run-1');
+    const stream = `${START}READY\x1e\nhello\n${START}run-1:3\x1e\n`;
+    for (const ch of stream) write(ch);
+    expect(out).to.deep.include({ text: 'hello\n', markers: ['run-1:3'], ready: 1 });
+  });
+
+  it('a fake marker prefix followed by megabytes is output: nothing is held back beyond a marker length', () => {
+    const { out, write } = scan('run-1');
+    write(START);
+    const chunk = 'a'.repeat(64 * 1024);
+    for (let i = 0; i < 64; i++) write(chunk);
+    write(`${START}run-1:0\x1e\n`);
+    expect(out.markers).to.deep.equal(['run-1:0']);
+    expect(out.text.length).to.equal(START.length + 64 * chunk.length);
+    expect(out.maxHeld).to.be.below(300);
+  });
+
+  it('malformed or foreign markers are output too', () => {
+    const { out, write } = scan('run-1');
+    write(`${START}hi\n${START}other:1\x1e\n${START}run-1:0\x1e\n`);
+    expect(out.text).to.equal(`${START}hi\n${START}other:1\x1e\n`);
+    expect(out.markers).to.deep.equal(['other:1', 'run-1:0']);
+  });
+});
 
 /** The persistent executor fast path, against the plain exec path on the same container. */
 describe('persistent executor (fast path)', function () {
@@ -25,6 +65,17 @@ describe('persistent executor (fast path)', function () {
       const a = await fast.exec(id, { command });
       const b = await plain.exec(id, { command });
       expect({ o: a.stdout, e: a.stderr, c: a.exitCode }, command).to.deep.equal({ o: b.stdout, e: b.stderr, c: b.exitCode });
+    }
+  });
+
+  it('output that looks like a marker is output: the command neither hangs nor loses it', async () => {
+    for (const command of ["printf '\\036\\037TROUPE:'; head -c 3000000 /dev/zero | tr '\\0' a; echo", "printf '\\036\\037TROUPE:x\\n'; echo after", "printf '\\036\\037TROUPE:abc:1\\036\\n'; echo after"]) {
+      const t0 = Date.now();
+      const a = await fast.exec(id, { command, timeoutMs: 10_000 });
+      expect({ timedOut: a.timedOut, code: a.exitCode }, command).to.deep.equal({ timedOut: false, code: 0 });
+      expect(Date.now() - t0, command).to.be.below(5000);
+      const b = await plain.exec(id, { command });
+      expect(a.stdout === b.stdout, command).to.equal(true);
     }
   });
 

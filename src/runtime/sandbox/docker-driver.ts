@@ -9,7 +9,7 @@ import {
   EXIT_ABORTED, EXIT_TIMED_OUT, SANDBOX_NAME_PREFIX,
   type ContainerInfo, type ExecOptions, type ExecResult, type ExecStream, type ExecStreamOptions, type SandboxDriver, type SandboxSpec,
 } from './driver.js';
-import { Executor } from './executor.js';
+import { Executor, MAX_RUN_ID } from './executor.js';
 import { WarmPool, type WarmPoolOptions } from './warm-pool.js';
 
 const NAME_PREFIX = SANDBOX_NAME_PREFIX;
@@ -237,7 +237,7 @@ export class DockerSandboxDriver implements SandboxDriver {
   async exec(containerId: string, opts: ExecOptions): Promise<ExecResult> {
     const runId = checkRunId(opts.runId ?? randomUUID());
     if (opts.signal?.aborted) return { exitCode: EXIT_ABORTED, stdout: '', stderr: '', timedOut: false, aborted: true };
-    if (this.useExecutor && opts.stdin === undefined) {
+    if (this.useExecutor && opts.stdin === undefined && runId.length <= MAX_RUN_ID) {
       const ex = await this.executorFor(containerId).catch(() => null);
       if (ex) return this.execFast(ex, containerId, { ...opts, runId });
     }
