@@ -1,4 +1,8 @@
 import { expect } from 'chai';
+import { randomUUID } from 'node:crypto';
+import Docker from 'dockerode';
+import { DockerSandboxDriver } from '../src/runtime/sandbox/docker-driver.js';
+import { EDIT_MAX_BYTES, READ_MAX_BYTES } from '../src/runtime/tools/shell-files.js';
 import type { ExecOptions, ExecResult, SandboxDriver } from '../src/runtime/sandbox/driver.js';
 import { finishTool, shellAndFileTools, taskTools, ToolRegistry, type ToolFamily, type ToolRunContext } from '../src/runtime/tools/index.js';
 import type { SessionRow } from '../src/db/session-store.js';
@@ -6,21 +10,27 @@ import type { SessionRow } from '../src/db/session-store.js';
 /** A driver that records what the tools ask of it; no engine involved. */
 function fakeDriver(files: Record<string, string> = {}) {
   const execs: ExecOptions[] = [];
+  const reads: number[] = [];
   const driver = {
     async exec(_id: string, opts: ExecOptions): Promise<ExecResult> {
       execs.push(opts);
       opts.onStart?.();
       return { exitCode: 0, stdout: `ran ${opts.command}\n`, stderr: '', timedOut: false, aborted: false };
     },
-    async readFile(_id: string, p: string) {
+    async readFile() {
+      throw new Error('tools must not read a whole file of unknown size');
+    },
+    async readFileHead(_id: string, p: string, maxBytes: number) {
+      reads.push(maxBytes);
       if (!(p in files)) throw new Error(`No such file: ${p}`);
-      return Buffer.from(files[p]);
+      const all = Buffer.from(files[p]);
+      return { data: all.subarray(0, maxBytes), size: all.length };
     },
     async writeFile(_id: string, p: string, content: string | Buffer) {
       files[p] = String(content);
     },
   } as unknown as SandboxDriver;
-  return { driver, execs, files };
+  return { driver, execs, files, reads };
 }
 
 function context(driver: SandboxDriver, over: Partial<ToolRunContext> = {}): ToolRunContext {
@@ -91,6 +101,23 @@ describe('tool registry and families (no engine)', () => {
     expect(execs.at(-1)!.command).to.equal(`find '/workspace/it'\\''s here' -maxdepth 2 | sort | head -500`);
   });
 
+  it('read_file reads at most 1 MiB and says when the file is larger; edit_file refuses what it cannot hold', async () => {
+    const big = 'é'.repeat(READ_MAX_BYTES); // 2 bytes each: the cut falls inside the file
+    const { driver, reads } = fakeDriver({ '/workspace/big.txt': big, '/workspace/small.txt': 'small' });
+    const tools = shellAndFileTools();
+    const r = await tools.run(call('read_file', { path: 'big.txt' }), context(driver));
+    expect(reads).to.deep.equal([READ_MAX_BYTES]);
+    expect(r.is_error).to.equal(false);
+    expect(r.content).to.match(/^é+\n\.\.\.\[truncated \d+ characters\]\n/);
+    expect(r.content.endsWith(`...[/workspace/big.txt is ${2 * READ_MAX_BYTES} bytes; this is its first ${READ_MAX_BYTES}: use bash (head, tail, sed -n) for the rest]`)).to.equal(true);
+    expect(await tools.run(call('read_file', { path: 'small.txt' }), context(driver))).to.deep.equal({ content: 'small', is_error: false });
+
+    const huge = fakeDriver({ '/workspace/huge.txt': 'x'.repeat(EDIT_MAX_BYTES + 1) });
+    const e = await tools.run(call('edit_file', { path: 'huge.txt', old_string: 'x', new_string: 'y' }), context(huge.driver));
+    expect(huge.reads).to.deep.equal([EDIT_MAX_BYTES]);
+    expect(e).to.deep.equal({ content: `/workspace/huge.txt is ${EDIT_MAX_BYTES + 1} bytes, more than edit_file handles (${EDIT_MAX_BYTES}); edit it with bash (e.g. sed)`, is_error: true });
+  });
+
   it('finish ends the session with its summary', async () => {
     const { driver } = fakeDriver();
     expect(await finishTool().run(call('finish', { summary: 'done it' }), context(driver))).to.deep.equal({ content: 'done it', is_error: false, finish: { summary: 'done it' } });
@@ -103,5 +130,34 @@ describe('tool registry and families (no engine)', () => {
     const failing: ToolFamily = { ...holder, close: async () => { closed++; throw new Error('gone'); } };
     await new ToolRegistry([holder, shellAndFileTools(), failing]).close();
     expect(closed).to.equal(2);
+  });
+});
+
+describe('read_file on the real engine', function () {
+  this.timeout(30_000);
+  const instance = `test-tools-${randomUUID().slice(0, 8)}`;
+  const driver = new DockerSandboxDriver({ docker: new Docker(), instance });
+  let id = '';
+  before(async () => {
+    id = (await driver.ensure({ sandboxId: randomUUID(), projectId: 'p', image: 'troupe-sandbox-minimal:latest' })).id;
+  });
+  after(async () => {
+    for (const c of await driver.list({ instance })) await driver.remove(c.id);
+  });
+
+  it('a huge sparse file: the first 1 MiB and its size, without reading the rest', async () => {
+    const size = 256 * 1024 * 1024;
+    expect((await driver.exec(id, { command: `dd if=/dev/zero of=/workspace/sparse bs=1 count=0 seek=${size} 2>&1` })).exitCode).to.equal(0);
+    const t0 = Date.now();
+    const head = await driver.readFileHead(id, 'sparse', READ_MAX_BYTES);
+    expect(head.size).to.equal(size);
+    expect(head.data.length).to.equal(READ_MAX_BYTES);
+    const r = await shellAndFileTools().run(call('read_file', { path: 'sparse' }), context(driver, { containerId: id }));
+    expect(r.content).to.contain(`[/workspace/sparse is ${size} bytes; this is its first ${READ_MAX_BYTES}`);
+    expect(Date.now() - t0).to.be.below(3000);
+    // A small file still comes back whole, byte for byte.
+    await driver.writeFile(id, 'small.bin', Buffer.from([0, 1, 2, 255]));
+    expect(await driver.readFileHead(id, 'small.bin', READ_MAX_BYTES)).to.deep.equal({ data: Buffer.from([0, 1, 2, 255]), size: 4 });
+    expect(await driver.readFileHead(id, 'small.bin', 2)).to.deep.equal({ data: Buffer.from([0, 1]), size: 4 });
   });
 });

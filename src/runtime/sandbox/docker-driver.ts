@@ -414,6 +414,10 @@ export class DockerSandboxDriver implements SandboxDriver {
   }
 
   async readFile(containerId: string, filePath: string): Promise<Buffer> {
+    return (await this.readFileHead(containerId, filePath, Infinity)).data;
+  }
+
+  async readFileHead(containerId: string, filePath: string, maxBytes: number): Promise<{ data: Buffer; size: number }> {
     const abs = path.posix.resolve(DEFAULT_WORKDIR, filePath);
     let archive: Readable;
     try {
@@ -428,11 +432,18 @@ export class DockerSandboxDriver implements SandboxDriver {
       for await (const entry of extract) {
         if (entry.header.type !== 'file') throw new Error(`Not a regular file: ${abs} (${entry.header.type})`);
         const chunks: Buffer[] = [];
-        for await (const chunk of entry) chunks.push(chunk as Buffer);
-        return Buffer.concat(chunks);
+        let got = 0;
+        for await (const chunk of entry) {
+          const c = chunk as Buffer;
+          chunks.push(got + c.length > maxBytes ? c.subarray(0, maxBytes - got) : c);
+          got += c.length;
+          if (got >= maxBytes) break;
+        }
+        const data = Buffer.concat(chunks);
+        return { data, size: entry.header.size ?? data.length };
       }
     } finally {
-      // We only want the first entry; don't leave the engine's response streaming into nowhere.
+      // We only want (the head of) the first entry: closing the response stops the engine sending.
       archive.destroy();
       extract.destroy();
     }

@@ -135,7 +135,13 @@ export interface SandboxDriver {
   /** Stops and removes; no error when already gone. */
   remove(containerId: string): Promise<void>;
   writeFile(containerId: string, path: string, content: string | Buffer): Promise<void>;
+  /** The whole file, held in memory: for files known to be small. */
   readFile(containerId: string, path: string): Promise<Buffer>;
+  /**
+   * The first `maxBytes` of a regular file and its full size (`data.length < size`: there is more).
+   * Reads no further than that, so a huge or sparse file costs no more than `maxBytes`.
+   */
+  readFileHead(containerId: string, path: string, maxBytes: number): Promise<{ data: Buffer; size: number }>;
   ping(): Promise<boolean>;
   /**
    * Optional start fast path: keep pre-created, paused containers ready for sandboxes shaped like

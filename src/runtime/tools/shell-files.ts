@@ -4,6 +4,7 @@
  * are capped so one noisy command cannot flood the model's context or the event log.
  */
 import path from 'node:path/posix';
+import { StringDecoder } from 'node:string_decoder';
 import { shellQuote } from '../../lib/shell.js';
 import type { ToolDefinition, ToolFamily, ToolOutcome, ToolRunContext } from './types.js';
 
@@ -22,7 +23,7 @@ export const SHELL_AND_FILE_TOOLS: ToolDefinition[] = [
   },
   {
     name: 'read_file',
-    description: 'Read a text file from the sandbox.',
+    description: 'Read a text file from the sandbox (the first 1 MiB of a larger one).',
     input_schema: { type: 'object', properties: { path: { type: 'string' } }, required: ['path'] },
   },
   {
@@ -47,6 +48,10 @@ export const SHELL_AND_FILE_TOOLS: ToolDefinition[] = [
 ];
 
 const MAX_RESULT_CHARS = 50_000;
+/** read_file reads no more of a file than this, however large (or sparse) the file is. */
+export const READ_MAX_BYTES = 1024 * 1024;
+/** edit_file loads the whole file to edit it, so it refuses larger ones (bash and sed can do those). */
+export const EDIT_MAX_BYTES = 8 * 1024 * 1024;
 
 const resolvePath = (p: unknown) => path.resolve('/workspace', String(p ?? '.'));
 const clip = (s: string) => (s.length > MAX_RESULT_CHARS ? `${s.slice(0, MAX_RESULT_CHARS)}\n...[truncated ${s.length - MAX_RESULT_CHARS} characters]` : s);
@@ -67,9 +72,15 @@ const RUNNERS: Record<string, (input: Input, ctx: ToolRunContext, runId: string)
 
   async read_file(input, ctx) {
     const p = resolvePath(input.path);
-    const buf = await ctx.driver.readFile(ctx.containerId, p).catch((e: Error) => e);
-    if (buf instanceof Error) return { content: `Cannot read ${p}: ${buf.message}`, is_error: true };
-    return { content: clip(buf.toString('utf8')), is_error: false };
+    const head = await ctx.driver.readFileHead(ctx.containerId, p, READ_MAX_BYTES).catch((e: Error) => e);
+    if (head instanceof Error) return { content: `Cannot read ${p}: ${head.message}`, is_error: true };
+    if (head.size <= head.data.length) return { content: clip(head.data.toString('utf8')), is_error: false };
+    // Cut at a byte count: leave out a character the cut split rather than show a broken one.
+    const text = new StringDecoder('utf8').write(head.data);
+    return {
+      content: `${clip(text)}\n...[${p} is ${head.size} bytes; this is its first ${head.data.length}: use bash (head, tail, sed -n) for the rest]`,
+      is_error: false,
+    };
   },
 
   async write_file(input, ctx) {
@@ -82,9 +93,12 @@ const RUNNERS: Record<string, (input: Input, ctx: ToolRunContext, runId: string)
   async edit_file(input, ctx) {
     const p = resolvePath(input.path);
     const oldS = String(input.old_string ?? '');
-    const buf = await ctx.driver.readFile(ctx.containerId, p).catch((e: Error) => e);
-    if (buf instanceof Error) return { content: `Cannot read ${p}: ${buf.message}`, is_error: true };
-    const text = buf.toString('utf8');
+    const head = await ctx.driver.readFileHead(ctx.containerId, p, EDIT_MAX_BYTES).catch((e: Error) => e);
+    if (head instanceof Error) return { content: `Cannot read ${p}: ${head.message}`, is_error: true };
+    if (head.size > head.data.length) {
+      return { content: `${p} is ${head.size} bytes, more than edit_file handles (${EDIT_MAX_BYTES}); edit it with bash (e.g. sed)`, is_error: true };
+    }
+    const text = head.data.toString('utf8');
     const count = oldS ? text.split(oldS).length - 1 : 0;
     if (count !== 1) return { content: `old_string must occur exactly once in ${p}; found ${count} occurrences`, is_error: true };
     await ctx.driver.writeFile(ctx.containerId, p, text.replace(oldS, () => String(input.new_string ?? '')));
