@@ -106,7 +106,8 @@ async function handBack(sessionId: string, activation: number, log: Logger): Pro
 }
 
 /** A live message as a step writes it; live() adds the order and the session's ids. */
-type LiveBody = LiveMessage extends infer M ? (M extends unknown ? Omit<M, 'activation' | 'seq' | 'at' | 'session_id' | 'project_id'> : never) : never;
+type LiveBody = Without<LiveMessage, 'activation' | 'seq' | 'at' | 'session_id' | 'project_id'>;
+type Without<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 
 /** The loop of one activation: read the log, do the next thing it calls for, record it, repeat. */
 class Turns {
