@@ -2,7 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { expect } from 'chai';
 import Docker from 'dockerode';
 import { DockerSandboxDriver } from '../src/runtime/sandbox/docker-driver.js';
-import type { SandboxSpec } from '../src/runtime/sandbox/driver.js';
+import { EXIT_ABORTED, type SandboxSpec } from '../src/runtime/sandbox/driver.js';
+import type { Readable } from 'node:stream';
 import { waitFor } from './support/wait.js';
 
 // Runs against the real engine. Every container carries this run's own instance label, so cleanup
@@ -30,6 +31,12 @@ async function psEventually(containerId: string, absent: string) {
   await waitFor(`"${absent}" gone from ps`, async () => !(out = (await driver.exec(containerId, { command: 'ps' })).stdout).includes(absent), 1000, 100).catch(() => {});
   return out;
 }
+
+const readAll = async (r: Readable) => {
+  let out = '';
+  for await (const c of r) out += String(c);
+  return out;
+};
 
 describe('DockerSandboxDriver (real Docker engine)', function () {
   this.timeout(20000);
@@ -167,12 +174,11 @@ describe('DockerSandboxDriver (real Docker engine)', function () {
       const started = Date.now();
       const res = await driver.exec(id, { command: 'sleep 30', signal: ac.signal });
       expect(Date.now() - started).to.be.below(3000);
-      expect(res).to.include({ aborted: true, timedOut: false });
-      expect(res.exitCode).to.not.equal(0);
+      expect(res).to.include({ aborted: true, timedOut: false, exitCode: EXIT_ABORTED });
       expect(await psEventually(id, 'sleep 30')).not.to.include('sleep 30');
 
       const pre = await driver.exec(id, { command: 'touch /tmp/should-not-exist', signal: AbortSignal.abort() });
-      expect(pre).to.include({ aborted: true, exitCode: 130 });
+      expect(pre).to.include({ aborted: true, exitCode: EXIT_ABORTED });
       expect((await driver.exec(id, { command: 'test -e /tmp/should-not-exist' })).exitCode).to.equal(1);
     });
 
@@ -210,6 +216,57 @@ describe('DockerSandboxDriver (real Docker engine)', function () {
       } catch (err) {
         expect((err as NodeJS.ErrnoException).code).to.equal('ENOENT');
       }
+    });
+  });
+
+  describe('execStream', () => {
+    let id: string;
+    before(async () => {
+      id = (await driver.ensure(spec())).id;
+    });
+
+    it('talks to a process over stdin/stdout as it runs, with its env, workdir and exit code', async () => {
+      const p = await driver.execStream(id, { argv: ['sh', '-c', 'pwd; while read l; do echo "got:$l:$FOO"; done; echo bye >&2; exit 7'], env: { FOO: 'a b' }, workdir: '/tmp' });
+      const lines: string[] = [];
+      p.stdout.on('data', (c) => lines.push(...String(c).split('\n').filter(Boolean)));
+      const waitFor = async (n: number) => {
+        for (let i = 0; i < 100 && lines.length < n; i++) await new Promise((r) => setTimeout(r, 20));
+      };
+      p.stdin.write('one\n');
+      await waitFor(2);
+      // An answer before stdin is closed: a conversation, not a batch.
+      expect(lines).to.deep.equal(['/tmp', 'got:one:a b']);
+      p.stdin.end('two\n');
+      const [err, code] = await Promise.all([readAll(p.stderr), p.exited]);
+      expect(lines).to.deep.equal(['/tmp', 'got:one:a b', 'got:two:a b']);
+      expect(err).to.equal('bye\n');
+      expect(code).to.equal(7);
+    });
+
+    it('passes argv through without a shell', async () => {
+      const p = await driver.execStream(id, { argv: ['printf', '%s|', 'a b', `c'd`, '$HOME', '`id`'] });
+      p.stdin.end();
+      expect(await readAll(p.stdout)).to.equal("a b|c'd|$HOME|`id`|");
+      expect(await p.exited).to.equal(0);
+    });
+
+    it('kill() takes down the process group; close() gives the process EOF', async () => {
+      const p = await driver.execStream(id, { argv: ['sh', '-c', 'sleep 41 & sleep 40'] });
+      await new Promise((r) => setTimeout(r, 300));
+      await p.kill();
+      expect(await p.exited).to.equal(EXIT_ABORTED);
+      expect(await psEventually(id, 'sleep 4')).not.to.match(/sleep 4[01]/);
+
+      const cat = await driver.execStream(id, { argv: ['sh', '-c', 'cat; echo eof > /tmp/cat-saw-eof'] });
+      await new Promise((r) => setTimeout(r, 300));
+      cat.close();
+      let saw = '';
+      for (let i = 0; i < 20 && !saw; i++) {
+        saw = (await driver.exec(id, { command: 'cat /tmp/cat-saw-eof 2>/dev/null' })).stdout;
+        if (!saw) await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(saw).to.equal('eof\n');
+      await cat.exited;
     });
   });
 

@@ -1,7 +1,7 @@
 /**
  * The session actor: one activation of one session, run by a worker as a BullMQ job.
  *
- *   claim (fenced) → ensure the container → loop:
+ *   claim (fenced) → load the activation context (agent, container, provider, tools) → loop:
  *     pending tool calls? run them in the sandbox, record results
  *     model owes an answer? stream it, record the message and its tool calls
  *     otherwise → idle (unless a message arrived meanwhile)
@@ -14,23 +14,17 @@
 import { config } from '../config.js';
 import { db } from '../db/knex.js';
 import { getSession, loadEvents, writeSession, type NewEvent, type SessionRow } from '../db/session-store.js';
-import { unseal } from '../lib/secrets.js';
 import { activeSessions, modelCalls, sessionActivations, toolCalls } from '../lib/metrics.js';
 import type { Logger } from '../log.js';
-import { publishLive } from '../realtime/bus.js';
+import { publishLive, type LiveMessage } from '../realtime/bus.js';
 import { announceReleased } from './control.js';
-import { ensureContainer } from './sandbox/containers.js';
-import { readState } from './context.js';
-import { createProvider } from './providers/index.js';
+import { loadActivationContext, type ActivationContext } from './activation-context.js';
+import { readState, type PendingTool, type SessionState } from './context.js';
+import { buildSystemPrompt } from './prompt.js';
 import { ModelProviderError, type ModelProvider, type ToolDefinition } from './providers/types.js';
 import type { SandboxDriver } from './sandbox/driver.js';
-import { BUILTIN_TOOLS, runTool } from './tools.js';
-import { runTaskTool, TASK_TOOLS } from '../services/tasks.js';
-import { McpToolbox } from './mcp.js';
+import type { ToolOutcome, ToolRegistry } from './tools/index.js';
 import { isTransient } from '../lib/transient.js';
-import { dockerClient } from './sandbox/index.js';
-
-const TASK_TOOL_NAMES = new Set(TASK_TOOLS.map((t) => t.name));
 
 
 export interface ActorDeps {
@@ -45,6 +39,14 @@ export type ActivationOutcome = 'idle' | 'completed' | 'failed' | 'stood-down' |
 
 /** Thrown when a fenced write is refused: someone else now owns the session. */
 class Fenced extends Error {}
+
+/** What an activation holds that its end must let go of, whichever way it ends. */
+interface Held {
+  /** Settles once Docker is done starting the current tool's process (see Turns.runTool). */
+  dockerSettled: Promise<void>;
+  /** The activation's tools (MCP connections), once loaded. */
+  tools?: ToolRegistry;
+}
 
 export async function runActivation(sessionId: string, deps: ActorDeps): Promise<ActivationOutcome> {
   const claimed = await writeSession(sessionId, [], {
@@ -61,10 +63,11 @@ export async function runActivation(sessionId: string, deps: ActorDeps): Promise
   sessionActivations.inc();
   activeSessions.inc();
   const log = deps.log.child({ session: sessionId, activation });
-  const dockerSettled = { current: Promise.resolve() };
-  const mcpBox: { current?: McpToolbox } = {};
+  const held: Held = { dockerSettled: Promise.resolve() };
   try {
-    return await drive(claimed.session, activation, ac.signal, deps, log, dockerSettled, mcpBox);
+    const ctx = await loadActivationContext(claimed.session, deps.driver, log);
+    held.tools = ctx.tools;
+    return await new Turns(claimed.session, activation, ac.signal, ctx, deps.driver, held, log).run();
   } catch (err) {
     if (ac.signal.aborted) {
       if (ac.signal.reason === 'shutdown') return handBack(sessionId, activation, log);
@@ -81,10 +84,10 @@ export async function runActivation(sessionId: string, deps: ActorDeps): Promise
     return 'failed';
   } finally {
     if (deps.live.get(sessionId) === ac) deps.live.delete(sessionId);
-    await mcpBox.current?.close();
+    await held.tools?.close();
     activeSessions.dec();
     // An exec still starting when the container freezes wedges Docker: wait for it (bounded).
-    await Promise.race([dockerSettled.current, new Promise((r) => setTimeout(r, 2000))]);
+    await Promise.race([held.dockerSettled, new Promise((r) => setTimeout(r, 2000))]);
     // Tells a waiting pause that this activation touches the container no more (command-handler.ts).
     await announceReleased(sessionId, activation).catch(() => {});
   }
@@ -101,123 +104,147 @@ async function handBack(sessionId: string, activation: number, log: Logger): Pro
   return 'handed-back';
 }
 
-async function drive(
-  session: SessionRow, activation: number, signal: AbortSignal, deps: ActorDeps, log: Logger,
-  dockerSettled: { current: Promise<void> }, mcpBox: { current?: McpToolbox },
-): Promise<ActivationOutcome> {
-  const agent = await db('agents').where({ id: session.agent_id }).first();
-  const type = agent.agent_type_id ? await db('agent_types').where({ id: agent.agent_type_id }).first() : null;
-  const sandbox = await db('sandboxes').where({ id: session.sandbox_id }).first();
-  const containerId = await ensureContainer(deps.driver, sandbox, session.id, { wake: true });
-  const provider = createProvider({
-    provider: agent.llm_provider,
-    model: agent.llm_model,
-    baseUrl: agent.llm_base_url,
-    apiKey: agent.llm_api_key_sealed ? unseal(agent.llm_api_key_sealed) : null,
-    script: agent.script,
-  });
-  const allowed: string[] | null = Array.isArray(type?.tools) && type.tools.length ? type.tools : null;
-  const mcp = await McpToolbox.open(agent.id, containerId, dockerClient(), log);
-  mcpBox.current = mcp;
-  const tools = [
-    ...BUILTIN_TOOLS.filter((t) => !allowed || allowed.includes(t.name)),
-    // A session working a task gets tools to talk to the requester and report status.
-    ...(session.trigger_type === 'task_assigned' ? TASK_TOOLS : []),
-    ...mcp.tools(),
-  ];
-  const skills = await db('agent_skills').where({ agent_id: agent.id, is_enabled: true });
-  const deadline = new Date(session.started_at ?? Date.now()).getTime() + agent.timeout_minutes * 60_000;
-  let seq = 0;
-  const order = () => ({ activation, seq: ++seq });
+/** A live message as a step writes it; live() adds the order and the session's ids. */
+type LiveBody = Without<LiveMessage, 'activation' | 'seq' | 'at' | 'session_id' | 'project_id'>;
+type Without<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 
-  const write = async (events: NewEvent[], opts: Parameters<typeof writeSession>[2] = {}) => {
-    const res = await writeSession(session.id, events, { ...opts, activation, from: ['running'] });
-    if (!res) throw new Fenced();
-    return res;
-  };
-  const fail = async (reason: string): Promise<ActivationOutcome> => {
-    await write([{ event_type: 'error', event_source: 'system', payload: { message: reason } }], { to: 'failed', reason });
-    return 'failed';
-  };
+/** The loop of one activation: read the log, do the next thing it calls for, record it, repeat. */
+class Turns {
+  private seq = 0;
+  /** Kills sandbox processes on every stand-down but pause (see ToolRunContext.killSignal). */
+  private readonly killSignal: AbortSignal;
 
-  for (;;) {
-    if (signal.aborted) throw new Fenced();
-    if (Date.now() > deadline) return fail(`timeout_minutes (${agent.timeout_minutes}) exceeded`);
-    const events = await loadEvents(session.id);
-    const state = readState(events);
+  constructor(
+    private readonly session: SessionRow,
+    private readonly activation: number,
+    private readonly signal: AbortSignal,
+    private readonly ctx: ActivationContext,
+    private readonly driver: SandboxDriver,
+    private readonly held: Held,
+    private readonly log: Logger,
+  ) {
+    this.killSignal = killSignal(signal);
+  }
 
-    if (state.pending.length) {
-      for (const call of state.pending) {
-        const t0 = Date.now();
-        // Stand down the moment we are told to, even if Docker is slow to kill the process (a
-        // frozen container cannot run the kill); whoever resumes the session cleans up the run.
-        let started = () => {};
-        const toolRun = TASK_TOOL_NAMES.has(call.name) ? runTaskTool(session, call.id, call.name, call.input)
-          : mcp.has(call.name) ? mcp.call(call.name, call.input, signal)
-          : runTool(call.name, call.input, {
-          driver: deps.driver, containerId, signal: killSignal(signal), runId: call.id, onStart: () => started(),
-          maxTimeoutMs: Math.max(1000, Math.min(config.toolTimeoutSeconds * 1000, deadline - Date.now())),
-          onOutput: (stream, chunk) => void publishLive({
-            ...order(), type: 'tool_output_delta', session_id: session.id, project_id: session.project_id, tool_use_id: call.id, stream, chunk,
-          }).catch(() => {}),
-        });
-        // Docker is "settled" for this tool once its process is running or the tool is over;
-        // standing down waits for that (see runActivation's finally).
-        dockerSettled.current = new Promise<void>((res) => {
-          started = res;
-          toolRun.then(() => res(), () => res());
-        });
-        const outcome = await untilAborted(signal, toolRun);
-        toolCalls.observe({ tool: call.name }, (Date.now() - t0) / 1000);
-        if (signal.aborted) throw new Fenced();
-        const result: NewEvent = {
-          event_type: 'tool_result', event_source: 'environment',
-          payload: { tool_use_id: call.id, name: call.name, content: outcome.content, is_error: outcome.is_error, ...(outcome.exit_code !== undefined ? { exit_code: outcome.exit_code } : {}) },
-        };
-        if (call.name === 'finish') {
-          const summary = String(call.input.summary ?? '');
-          await write([{ ...result, payload: { ...result.payload, content: summary || 'finished' } }], { to: 'completed', reason: summary ? `finished: ${summary}` : 'finished' });
-          return 'completed';
-        }
-        await write([result]);
+  async run(): Promise<ActivationOutcome> {
+    const { agent } = this.ctx;
+    for (;;) {
+      this.standDownIfAborted();
+      if (Date.now() > this.ctx.deadline) return this.fail(`timeout_minutes (${agent.timeout_minutes}) exceeded`);
+      const events = await loadEvents(this.session.id);
+      const state = readState(events);
+
+      if (state.pending.length) {
+        if (await this.runTools(state.pending)) return 'completed';
+      } else if (!state.needsModel) {
+        if (await this.goIdle(events.length)) return 'idle';
+      } else {
+        const { iteration_count } = (await getSession(this.session.id))!;
+        if (iteration_count >= agent.max_iterations) return this.fail(`max_iterations (${agent.max_iterations}) reached`);
+        await this.askModel(state, events.length);
       }
-      continue;
     }
+  }
 
-    if (!state.needsModel) {
-      // Idle only if nothing arrived since we read the log; otherwise go round again.
-      const res = await writeSession(session.id, [], { activation, from: ['running'], to: 'idle', expectNextIndex: events.length });
-      if (res) return 'idle';
-      const now = await getSession(session.id);
-      if (!now || now.activation !== activation || now.status !== 'running') throw new Fenced();
-      continue;
+  /** Runs the pending calls in order, recording each result; true once a tool (finish) completed the session. */
+  private async runTools(pending: PendingTool[]): Promise<boolean> {
+    for (const call of pending) {
+      const outcome = await this.runTool(call);
+      const result: NewEvent = {
+        event_type: 'tool_result', event_source: 'environment',
+        payload: { tool_use_id: call.id, name: call.name, content: outcome.content, is_error: outcome.is_error, ...(outcome.exit_code !== undefined ? { exit_code: outcome.exit_code } : {}) },
+      };
+      if (outcome.finish) {
+        const { summary } = outcome.finish;
+        await this.write([result], { to: 'completed', reason: summary ? `finished: ${summary}` : 'finished' });
+        return true;
+      }
+      await this.write([result]);
     }
+    return false;
+  }
 
-    const current = (await getSession(session.id))!;
-    if (current.iteration_count >= agent.max_iterations) return fail(`max_iterations (${agent.max_iterations}) reached`);
+  private async runTool(call: PendingTool): Promise<ToolOutcome> {
+    const t0 = Date.now();
+    let started = () => {};
+    const run = this.ctx.tools.run(call, {
+      session: this.session,
+      driver: this.driver,
+      containerId: this.ctx.containerId,
+      signal: this.signal,
+      killSignal: this.killSignal,
+      maxTimeoutMs: Math.max(1000, Math.min(config.toolTimeoutSeconds * 1000, this.ctx.deadline - Date.now())),
+      onOutput: (stream, chunk) => void this.live({ type: 'tool_output_delta', tool_use_id: call.id, stream, chunk }),
+      onStart: () => started(),
+    });
+    // Docker is "settled" for this tool once its process is running or the tool is over;
+    // standing down waits for that (see runActivation's finally).
+    this.held.dockerSettled = new Promise<void>((res) => {
+      started = res;
+      run.then(() => res(), () => res());
+    });
+    // Stand down the moment we are told to, even if Docker is slow to kill the process (a
+    // frozen container cannot run the kill); whoever resumes the session cleans up the run.
+    const outcome = await untilAborted(this.signal, run);
+    toolCalls.observe({ tool: call.name }, (Date.now() - t0) / 1000);
+    this.standDownIfAborted();
+    return outcome;
+  }
 
+  /** Idle only if nothing arrived since we read the log (`seen` events); false: go round again. */
+  private async goIdle(seen: number): Promise<boolean> {
+    const res = await writeSession(this.session.id, [], { activation: this.activation, from: ['running'], to: 'idle', expectNextIndex: seen });
+    if (res) return true;
+    const now = await getSession(this.session.id);
+    if (!now || now.activation !== this.activation || now.status !== 'running') throw new Fenced();
+    return false;
+  }
+
+  /** One model call over the history (`seen` events of it), its text streamed; records the answer and its tool calls. */
+  private async askModel(state: SessionState, seen: number): Promise<void> {
+    const { agent, provider, skills, typePrompt } = this.ctx;
     const turn = state.assistantTurns;
     const answer = await callModel(provider, {
-      system: systemPrompt(agent, type, skills, state.userTexts),
+      system: buildSystemPrompt({ agentPrompt: agent.system_prompt, typePrompt, skills, userTexts: state.userTexts }),
       messages: state.messages,
-      tools,
-      signal,
+      tools: this.ctx.tools.definitions,
+      signal: this.signal,
       turnIndex: turn,
-      onTextDelta: (delta) => void publishLive({ ...order(), type: 'text_delta', session_id: session.id, project_id: session.project_id, turn, delta }).catch(() => {}),
+      onTextDelta: (delta) => void this.live({ type: 'text_delta', turn, delta }),
     }, agent.llm_provider);
-    if (signal.aborted) throw new Fenced();
-    for (const c of answer.toolCalls) {
-      await publishLive({ ...order(), type: 'tool_use_start', session_id: session.id, project_id: session.project_id, tool_use_id: c.id, name: c.name, input: c.input }).catch(() => {});
-    }
-    await write(
+    this.standDownIfAborted();
+    for (const c of answer.toolCalls) await this.live({ type: 'tool_use_start', tool_use_id: c.id, name: c.name, input: c.input });
+    await this.write(
       [
         // context_index: the last event this call saw; anything later still needs an answer.
-        { event_type: 'message', event_source: 'agent', payload: { role: 'assistant', message: answer.text, turn, context_index: events.length - 1 } },
+        { event_type: 'message', event_source: 'agent', payload: { role: 'assistant', message: answer.text, turn, context_index: seen - 1 } },
         ...answer.toolCalls.map((c) => ({ event_type: 'tool_use' as const, event_source: 'agent' as const, payload: { id: c.id, name: c.name, input: c.input } })),
       ],
       { patch: { iteration_count: db.raw('iteration_count + 1') } },
     );
-    log.debug({ turn, tools: answer.toolCalls.length }, 'model turn recorded');
+    this.log.debug({ turn, tools: answer.toolCalls.length }, 'model turn recorded');
+  }
+
+  private async fail(reason: string): Promise<ActivationOutcome> {
+    await this.write([{ event_type: 'error', event_source: 'system', payload: { message: reason } }], { to: 'failed', reason });
+    return 'failed';
+  }
+
+  /** A fenced write: refused once someone else owns the session, and then we stand down. */
+  private async write(events: NewEvent[], opts: Parameters<typeof writeSession>[2] = {}) {
+    const res = await writeSession(this.session.id, events, { ...opts, activation: this.activation, from: ['running'] });
+    if (!res) throw new Fenced();
+    return res;
+  }
+
+  /** Live deltas, ordered by (activation, seq); best effort (the durable events follow). */
+  private live(body: LiveBody): Promise<void> {
+    const msg = { activation: this.activation, seq: ++this.seq, ...body, session_id: this.session.id, project_id: this.session.project_id } as LiveMessage;
+    return publishLive(msg).catch(() => {});
+  }
+
+  private standDownIfAborted() {
+    if (this.signal.aborted) throw new Fenced();
   }
 }
 
@@ -253,18 +280,5 @@ async function callModel(provider: ModelProvider, req: Parameters<ModelProvider[
     throw err;
   }
 }
-
-function systemPrompt(agent: Record<string, any>, type: Record<string, any> | null, skills: Array<Record<string, any>>, userTexts: string[]): string {
-  const base = agent.system_prompt || type?.default_system_prompt ||
-    'You are an agent working in a sandboxed Linux container. Use the tools to do the task; call finish with a summary when done.';
-  const said = userTexts.join('\n').toLowerCase();
-  // A skill joins the context once any of its triggers has appeared in a user message.
-  const triggered = skills.filter((s) => (s.triggers as string[]).some((t) => t && new RegExp(`\\b${escapeRe(t.toLowerCase())}\\b`).test(said)));
-  const parts = [base, 'Your working directory is /workspace inside the sandbox.'];
-  for (const s of triggered) parts.push(`## Skill: ${s.skill_name}\n\n${s.skill_content}`);
-  return parts.join('\n\n');
-}
-
-const escapeRe = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 export type { ToolDefinition };

@@ -1,12 +1,16 @@
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
-import { Writable, type Duplex, type Readable } from 'node:stream';
+import { PassThrough, Writable, type Duplex, type Readable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
 import Docker from 'dockerode';
 import tar from 'tar-stream';
-import { SANDBOX_NAME_PREFIX, type ContainerInfo, type ExecOptions, type ExecResult, type SandboxDriver, type SandboxSpec } from './driver.js';
+import { shellQuote } from '../../lib/shell.js';
+import {
+  EXIT_ABORTED, EXIT_TIMED_OUT, SANDBOX_NAME_PREFIX,
+  type ContainerInfo, type ExecOptions, type ExecResult, type ExecStream, type ExecStreamOptions, type SandboxDriver, type SandboxSpec,
+} from './driver.js';
+import { Executor, MAX_RUN_ID } from './executor.js';
 import { containerUser, isRootUser } from '../../lib/sandbox-policy.js';
-import { Executor } from './executor.js';
 import { WarmPool, type WarmPoolOptions } from './warm-pool.js';
 
 const NAME_PREFIX = SANDBOX_NAME_PREFIX;
@@ -91,7 +95,8 @@ export class DockerSandboxDriver implements SandboxDriver {
       stopped = why;
       void this.kill(containerId, runId).finally(() => {
         // If the end marker does not follow the kill, the executor is not to be trusted any more.
-        setTimeout(() => ex.retire(), KILL_GRACE_MS).unref();
+        // (Only if it is still on this run: by then it may be running the next command.)
+        setTimeout(() => ex.isRunning(runId) && ex.retire(), KILL_GRACE_MS).unref();
       });
     };
     const timer = opts.timeoutMs !== undefined ? setTimeout(() => stop('timeout'), opts.timeoutMs) : undefined;
@@ -104,9 +109,7 @@ export class DockerSandboxDriver implements SandboxDriver {
       clearTimeout(timer);
       opts.signal?.removeEventListener('abort', onAbort);
     }
-    const result = { stdout: out.text(), stderr: err.text(), timedOut: stopped === 'timeout', aborted: stopped === 'abort' };
-    if (stopped === 'timeout') return { ...result, exitCode: 124 };
-    return { ...result, exitCode: exitCode ?? (stopped === 'abort' ? 137 : -1) };
+    return withExitCode({ stdout: out.text(), stderr: err.text(), timedOut: stopped === 'timeout', aborted: stopped === 'abort' }, async () => exitCode ?? -1);
   }
 
   startWarmPool(opts: WarmPoolOptions, keepWarm: SandboxSpec[], onError?: (err: unknown, what: string) => void) {
@@ -251,8 +254,8 @@ export class DockerSandboxDriver implements SandboxDriver {
 
   async exec(containerId: string, opts: ExecOptions): Promise<ExecResult> {
     const runId = checkRunId(opts.runId ?? randomUUID());
-    if (opts.signal?.aborted) return { exitCode: 130, stdout: '', stderr: '', timedOut: false, aborted: true };
-    if (this.useExecutor && opts.stdin === undefined) {
+    if (opts.signal?.aborted) return { exitCode: EXIT_ABORTED, stdout: '', stderr: '', timedOut: false, aborted: true };
+    if (this.useExecutor && opts.stdin === undefined && runId.length <= MAX_RUN_ID) {
       const ex = await this.executorFor(containerId).catch(() => null);
       if (ex) return this.execFast(ex, containerId, { ...opts, runId });
     }
@@ -306,10 +309,56 @@ export class DockerSandboxDriver implements SandboxDriver {
       opts.signal?.removeEventListener('abort', onAbort);
     }
 
-    const result = { stdout: out.text(), stderr: err.text(), timedOut: stopped === 'timeout', aborted: stopped === 'abort' };
-    if (stopped === 'timeout') return { ...result, exitCode: 124 };
-    const exitCode = await this.exitCodeOf(exec);
-    return { ...result, exitCode: exitCode ?? (stopped === 'abort' ? 130 : -1) };
+    return withExitCode({ stdout: out.text(), stderr: err.text(), timedOut: stopped === 'timeout', aborted: stopped === 'abort' }, async () => (await this.exitCodeOf(exec)) ?? -1);
+  }
+
+  async execStream(containerId: string, opts: ExecStreamOptions): Promise<ExecStream> {
+    const runId = randomUUID();
+    const env = Object.entries(opts.env ?? {}).filter(([k]) => k !== 'TROUPE_CMD' && k !== 'TROUPE_RUN');
+    // Through RUN_SCRIPT like exec(), so kill() can take down the process group by runId.
+    const exec = await this.docker.getContainer(containerId).exec({
+      Cmd: ['sh', '-c', RUN_SCRIPT],
+      Env: [...env.map(([k, v]) => `${k}=${v}`), `TROUPE_CMD=${opts.argv.map(shellQuote).join(' ')}`, `TROUPE_RUN=${runId}`],
+      WorkingDir: opts.workdir ?? DEFAULT_WORKDIR,
+      AttachStdin: true,
+      AttachStdout: true,
+      AttachStderr: true,
+      Tty: false,
+    });
+    const socket = (await exec.start({ hijack: true, stdin: true, Tty: false })) as Duplex;
+    const stdout = new PassThrough();
+    const stderr = new PassThrough();
+    this.docker.modem.demuxStream(socket, stdout, stderr);
+    const ended = new Promise<void>((resolve) => {
+      socket.once('end', () => resolve());
+      socket.once('close', () => resolve());
+      socket.on('error', () => resolve());
+    });
+    let killed = false;
+    const exited = ended.then(async () => {
+      stdout.end();
+      stderr.end();
+      return killed ? EXIT_ABORTED : ((await this.exitCodeOf(exec)) ?? -1);
+    });
+    const stdin = new Writable({
+      // The process may be gone already; its end is reported by `exited`, not by stdin errors.
+      write: (chunk: Buffer, _enc, done) => (socket.writable ? socket.write(chunk, () => done()) : done()),
+      // Half-closing the hijacked socket is what tells the engine to close the process's stdin.
+      final: (done) => (socket.writable && socket.end(), done()),
+    });
+    return {
+      stdin, stdout, stderr, exited,
+      kill: async () => {
+        killed = true;
+        await this.kill(containerId, runId);
+        socket.destroy();
+        await exited;
+      },
+      close: () => {
+        stdin.end();
+        socket.destroy();
+      },
+    };
   }
 
   /** The stream can end a moment before the engine records the exit, so poll briefly. */
@@ -383,6 +432,10 @@ export class DockerSandboxDriver implements SandboxDriver {
   }
 
   async readFile(containerId: string, filePath: string): Promise<Buffer> {
+    return (await this.readFileHead(containerId, filePath, Infinity)).data;
+  }
+
+  async readFileHead(containerId: string, filePath: string, maxBytes: number): Promise<{ data: Buffer; size: number }> {
     const abs = path.posix.resolve(DEFAULT_WORKDIR, filePath);
     let archive: Readable;
     try {
@@ -397,11 +450,18 @@ export class DockerSandboxDriver implements SandboxDriver {
       for await (const entry of extract) {
         if (entry.header.type !== 'file') throw new Error(`Not a regular file: ${abs} (${entry.header.type})`);
         const chunks: Buffer[] = [];
-        for await (const chunk of entry) chunks.push(chunk as Buffer);
-        return Buffer.concat(chunks);
+        let got = 0;
+        for await (const chunk of entry) {
+          const c = chunk as Buffer;
+          chunks.push(got + c.length > maxBytes ? c.subarray(0, maxBytes - got) : c);
+          got += c.length;
+          if (got >= maxBytes) break;
+        }
+        const data = Buffer.concat(chunks);
+        return { data, size: entry.header.size ?? data.length };
       }
     } finally {
-      // We only want the first entry; don't leave the engine's response streaming into nowhere.
+      // We only want (the head of) the first entry: closing the response stops the engine sending.
       archive.destroy();
       extract.destroy();
     }
@@ -475,8 +535,11 @@ function checkRunId(runId: string): string {
   return runId;
 }
 
-function shellQuote(s: string): string {
-  return `'${s.replace(/'/g, `'\\''`)}'`;
+/** Timeout and abort have one exit code each, whatever the killed process returned (see driver.ts). */
+async function withExitCode(r: Omit<ExecResult, 'exitCode'>, exitCode: () => Promise<number>): Promise<ExecResult> {
+  if (r.timedOut) return { ...r, exitCode: EXIT_TIMED_OUT };
+  if (r.aborted) return { ...r, exitCode: EXIT_ABORTED };
+  return { ...r, exitCode: await exitCode() };
 }
 
 /** Matched on the message: engines disagree on the status (20.10 answers "not paused" with 500). */

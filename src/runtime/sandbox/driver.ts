@@ -1,3 +1,5 @@
+import type { Readable, Writable } from 'node:stream';
+
 /**
  * The one interface through which Troupe touches a container engine. Docker (dockerode) is the
  * implementation that ships; another engine only has to implement this.
@@ -50,12 +52,26 @@ export function sandboxIdOf(c: ContainerInfo): string | null {
   return c.labels['troupe.sandbox'] ?? null;
 }
 
+/**
+ * Exit code of a command killed because `timeoutMs` ran out (`timedOut: true`), whatever the
+ * killed process returned (as coreutils `timeout` reports it).
+ */
+export const EXIT_TIMED_OUT = 124;
+/**
+ * Exit code of a command stopped by its abort signal (`aborted: true`), whether it was killed
+ * while running or never started because the signal had already fired: 128 + SIGINT, what a
+ * shell reports for an interrupted command. Every exec path of every driver reports this one code,
+ * whatever the killed process returned; a run killed from elsewhere (`kill(containerId, runId)`)
+ * reports its real exit code instead (137 for SIGKILL).
+ */
+export const EXIT_ABORTED = 130;
+
 export interface ExecOptions {
   /** Shell command, run as `sh -c <command>` in the workdir. */
   command: string;
-  /** Kill the command after this many ms (exit code 124). */
+  /** Kill the command after this many ms (exit code {@link EXIT_TIMED_OUT}). */
   timeoutMs?: number;
-  /** Aborting kills the command's process group inside the container. */
+  /** Aborting kills the command's process group inside the container (exit code {@link EXIT_ABORTED}). */
   signal?: AbortSignal;
   /** Called with each chunk of output as it arrives. */
   onOutput?: (stream: 'stdout' | 'stderr', chunk: string) => void;
@@ -85,6 +101,36 @@ export interface WarmPoolOptions {
   demandTtlMs?: number;
 }
 
+export interface ExecStreamOptions {
+  /** Program and its arguments, run as given: no shell parses them. */
+  argv: string[];
+  /** Extra environment for the process (on top of the container's). */
+  env?: Record<string, string>;
+  /** @defaultValue '/workspace' */
+  workdir?: string;
+}
+
+/**
+ * A process in the container attached by its standard streams, for long-lived conversations such
+ * as an MCP stdio server. Output is not collected or capped: the caller reads it as it comes.
+ */
+export interface ExecStream {
+  /** The process's stdin. Ending it closes the process's stdin; writes after the process ended are dropped. */
+  stdin: Writable;
+  /** Ends when the process has ended (or the stream was closed). */
+  stdout: Readable;
+  stderr: Readable;
+  /** Resolves with the exit code once the process is gone: EXIT_ABORTED after kill(), -1 when the engine cannot tell. */
+  exited: Promise<number>;
+  /** Kills the process and everything it started (its process group), then detaches. */
+  kill(): Promise<void>;
+  /**
+   * Detaches without killing: the process sees end-of-file on stdin, which is how a stdio server
+   * is told to exit. Sends nothing to the engine, so it is safe on a container being frozen.
+   */
+  close(): void;
+}
+
 export interface SandboxDriver {
   /** Creates and starts the container, or returns the existing one for this sandbox id. */
   ensure(spec: SandboxSpec): Promise<ContainerInfo>;
@@ -94,6 +140,8 @@ export interface SandboxDriver {
   list(filter?: { instance?: string }): Promise<ContainerInfo[]>;
   inspect(containerId: string): Promise<ContainerInfo | null>;
   exec(containerId: string, opts: ExecOptions): Promise<ExecResult>;
+  /** Starts a process attached by stdin/stdout/stderr (see ExecStream). */
+  execStream(containerId: string, opts: ExecStreamOptions): Promise<ExecStream>;
   /** Kills a running exec started with `runId` (its whole process group). */
   kill(containerId: string, runId: string): Promise<void>;
   pause(containerId: string): Promise<void>;
@@ -101,7 +149,13 @@ export interface SandboxDriver {
   /** Stops and removes; no error when already gone. */
   remove(containerId: string): Promise<void>;
   writeFile(containerId: string, path: string, content: string | Buffer): Promise<void>;
+  /** The whole file, held in memory: for files known to be small. */
   readFile(containerId: string, path: string): Promise<Buffer>;
+  /**
+   * The first `maxBytes` of a regular file and its full size (`data.length < size`: there is more).
+   * Reads no further than that, so a huge or sparse file costs no more than `maxBytes`.
+   */
+  readFileHead(containerId: string, path: string, maxBytes: number): Promise<{ data: Buffer; size: number }>;
   ping(): Promise<boolean>;
   /**
    * Optional start fast path: keep pre-created, paused containers ready for sandboxes shaped like

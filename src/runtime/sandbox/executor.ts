@@ -7,7 +7,9 @@
  * as the leader of its own process group (same pid file as the exec path, so kill() works for
  * both), its output goes straight to the executor's stdout/stderr (hence streamed), and when it
  * exits the executor writes an end marker carrying the exit code on stdout and on stderr.
- * Markers are framed by ASCII record/unit separators, which commands do not print in practice.
+ * Markers are framed by ASCII record/unit separators, which commands do not print in practice;
+ * output that only looks like a marker (too long, malformed, or another run's) is passed on as
+ * output, so a command cannot hide its output or hang the executor by printing one.
  *
  * Anything unexpected (no base64 or setsid in the image, the stream breaking, a marker not
  * arriving after a kill) retires the executor; the driver then uses plain execs.
@@ -19,7 +21,13 @@ import type Docker from 'dockerode';
 
 const RS = '\x1e';
 const US = '\x1f';
-export const READY = `${RS}${US}TROUPE:READY${RS}`;
+const START = `${RS}${US}TROUPE:`;
+/** Longest run id the fast path takes (markers carry it; longer ones take the plain exec path). */
+export const MAX_RUN_ID = 200;
+/** A whole marker: READY, or `<runId>:<exit code>`. */
+const MARKER = new RegExp(`^${START}(READY|([A-Za-z0-9_.-]{1,${MAX_RUN_ID}}):(\\d{1,3}))${RS}\n`);
+/** A marker whose end has not arrived yet. Bounded, so at most ~220 characters are ever held back. */
+const MARKER_SO_FAR = new RegExp(`^${START}[A-Za-z0-9_.-]{0,${MAX_RUN_ID}}(?::\\d{0,3})?${RS}?$`);
 
 export const EXECUTOR_SCRIPT = [
   'command -v base64 >/dev/null 2>&1 && command -v setsid >/dev/null 2>&1 || { echo "no base64/setsid" >&2; exit 3; }',
@@ -41,44 +49,53 @@ interface Pending {
   code: number | null;
 }
 
-/** Splits one output stream into the current command's text and its end marker. */
-class MarkerScanner {
+/**
+ * Splits one output stream into the current command's text and its end markers. Holds back only
+ * what may still become a marker (a few hundred characters at most); everything else is text.
+ */
+export class MarkerScanner {
   private buf = '';
   private readonly decoder = new StringDecoder('utf8');
-  constructor(private readonly onText: (t: string) => void, private readonly onMarker: (id: string, code: number) => void, private readonly onReady: () => void) {}
+  /** `onMarker` answers whether the marker was the current run's; if not, it is passed on as text. */
+  constructor(private readonly onText: (t: string) => void, private readonly onMarker: (id: string, code: number) => boolean, private readonly onReady: () => void) {}
+
+  /** Characters held back, waiting to see whether they are a marker. */
+  get held(): number {
+    return this.buf.length;
+  }
 
   write(chunk: Buffer) {
     this.buf += this.decoder.write(chunk);
     for (;;) {
-      const at = this.buf.indexOf(`${RS}${US}TROUPE:`);
+      const at = this.buf.indexOf(START);
       if (at < 0) {
-        // Hold back a possible partial marker at the end.
-        const keep = this.buf.endsWith(RS) ? 1 : this.buf.endsWith(RS + US) ? 2 : 0;
-        const cut = this.buf.length - Math.max(keep, partialTail(this.buf));
+        // Hold back a possible partial marker start at the end.
+        const cut = this.buf.length - partialTail(this.buf);
         if (cut > 0) this.onText(this.buf.slice(0, cut));
         this.buf = this.buf.slice(cut);
         return;
       }
-      if (at > 0) this.onText(this.buf.slice(0, at));
-      const end = this.buf.indexOf(`${RS}\n`, at + 2);
-      if (end < 0) {
+      if (at > 0) {
+        this.onText(this.buf.slice(0, at));
         this.buf = this.buf.slice(at);
-        return;
       }
-      const body = this.buf.slice(at + 2 + 'TROUPE:'.length, end);
-      this.buf = this.buf.slice(end + 2);
-      if (body === 'READY') this.onReady();
-      else {
-        const [id, code] = body.split(':');
-        this.onMarker(id, Number(code));
+      const m = MARKER.exec(this.buf);
+      if (m) {
+        this.buf = this.buf.slice(m[0].length);
+        if (m[1] === 'READY') this.onReady();
+        else if (!this.onMarker(m[2], Number(m[3]))) this.onText(m[0]);
+        continue;
       }
+      if (MARKER_SO_FAR.test(this.buf)) return; // the rest of the marker is still on its way
+      // Output that only looks like a marker: pass its start on as text and scan on after it.
+      this.onText(START);
+      this.buf = this.buf.slice(START.length);
     }
   }
 }
 
 function partialTail(s: string): number {
-  const full = `${RS}${US}TROUPE:`;
-  for (let n = Math.min(full.length - 1, s.length); n > 0; n--) if (full.startsWith(s.slice(-n))) return n;
+  for (let n = Math.min(START.length - 1, s.length); n > 0; n--) if (START.startsWith(s.slice(-n))) return n;
   return 0;
 }
 
@@ -135,9 +152,9 @@ export class Executor {
     return this.alive;
   }
 
-  private ended(id: string, name: 'stdout' | 'stderr', code: number) {
+  private ended(id: string, name: 'stdout' | 'stderr', code: number): boolean {
     const p = this.current;
-    if (!p || p.id !== id) return;
+    if (!p || p.id !== id) return false;
     p.ended[name] = true;
     p.code = code;
     if (p.ended.stdout && p.ended.stderr) {
@@ -145,6 +162,7 @@ export class Executor {
       this.busy = false;
       p.resolve(code);
     }
+    return true;
   }
 
   /** Runs one command (after tryClaim); resolves with its exit code, or null if the executor died. */
@@ -154,6 +172,11 @@ export class Executor {
       const b64 = (s: string) => Buffer.from(s, 'utf8').toString('base64');
       this.stream!.write(`${id} ${b64(workdir)} ${b64(command)}\n`);
     });
+  }
+
+  /** True while the command `id` has not ended. */
+  isRunning(id: string): boolean {
+    return this.current?.id === id;
   }
 
   /** Gives up on the executor (e.g. a killed command whose marker never came). */

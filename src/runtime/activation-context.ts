@@ -1,0 +1,107 @@
+/**
+ * Everything an activation needs before its first turn, read once: the agent and its type, the
+ * sandbox and its container (awake), the model provider, the tools on offer, the skills and the
+ * deadline. This module holds the actor's SQL (until a repository layer takes it over).
+ */
+import { db } from '../db/knex.js';
+import * as sandboxes from '../db/repositories/sandboxes.js';
+import type { SessionRow } from '../db/session-store.js';
+import { unseal, unsealJson } from '../lib/secrets.js';
+import type { Logger } from '../log.js';
+import { McpToolbox, type McpServerConfig } from './mcp.js';
+import type { Skill } from './prompt.js';
+import { createProvider } from './providers/index.js';
+import type { ModelProvider, ProviderConfig } from './providers/types.js';
+import { ensureContainer } from './sandbox/containers.js';
+import type { SandboxDriver } from './sandbox/driver.js';
+import { finishTool, mcpTools, shellAndFileTools, taskTools, ToolRegistry } from './tools/index.js';
+
+/** The agent's columns the actor uses. */
+export interface AgentSettings {
+  id: string;
+  agent_type_id: string | null;
+  system_prompt: string | null;
+  llm_provider: ProviderConfig['provider'];
+  llm_model: string | null;
+  llm_base_url: string | null;
+  llm_api_key_sealed: string | null;
+  script: ProviderConfig['script'];
+  max_iterations: number;
+  timeout_minutes: number;
+}
+
+interface AgentTypeRow {
+  default_system_prompt: string | null;
+  /** Names of the built-in tools offered to agents of this type; empty: all of them. */
+  tools: string[] | null;
+}
+
+interface McpServerRow {
+  server_name: string;
+  transport: string;
+  command: string | null;
+  args: string[] | null;
+  env_sealed: string | null;
+  url: string | null;
+}
+
+export interface ActivationContext {
+  agent: AgentSettings;
+  /** The agent type's default system prompt, if it has a type. */
+  typePrompt: string | null;
+  containerId: string;
+  provider: ModelProvider;
+  /** Close at the end of the activation (MCP connections). */
+  tools: ToolRegistry;
+  skills: Skill[];
+  /** When the session has run for timeout_minutes (ms since the epoch). */
+  deadline: number;
+}
+
+/** `driver`: the one the worker injected; the container and every tool go through it. */
+export async function loadActivationContext(session: SessionRow, driver: SandboxDriver, log: Logger): Promise<ActivationContext> {
+  const agent = (await db('agents').where({ id: session.agent_id }).first()) as AgentSettings | undefined;
+  if (!agent) throw new Error(`agent ${session.agent_id} not found`);
+  const type = agent.agent_type_id ? ((await db('agent_types').where({ id: agent.agent_type_id }).first()) as AgentTypeRow | undefined) : undefined;
+  const sandbox = await sandboxes.byId(session.sandbox_id);
+  if (!sandbox) throw new Error(`sandbox ${session.sandbox_id} not found`);
+  const containerId = await ensureContainer(driver, sandbox, session.id, { wake: true });
+  const provider = createProvider({
+    provider: agent.llm_provider,
+    model: agent.llm_model,
+    baseUrl: agent.llm_base_url,
+    apiKey: agent.llm_api_key_sealed ? unseal(agent.llm_api_key_sealed) : null,
+    script: agent.script,
+  });
+  const skills = (await db('agent_skills').where({ agent_id: agent.id, is_enabled: true })) as Skill[];
+  const mcpRows = (await db('agent_mcp_servers').where({ agent_id: agent.id, is_enabled: true })) as McpServerRow[];
+  // Last, so nothing after it can fail and leave its connections open.
+  const mcp = await McpToolbox.open(mcpRows.map(mcpServerConfig), { driver, containerId }, log);
+
+  // The type's tool list limits what the model is offered of the built-in tools.
+  const allowed = Array.isArray(type?.tools) && type.tools.length ? type.tools : null;
+  const offer = (name: string) => !allowed || allowed.includes(name);
+  const tools = new ToolRegistry([
+    shellAndFileTools(offer),
+    finishTool(offer),
+    taskTools(session.trigger_type === 'task_assigned'),
+    mcpTools(mcp),
+  ]);
+
+  return {
+    agent,
+    typePrompt: type?.default_system_prompt ?? null,
+    containerId,
+    provider,
+    tools,
+    skills,
+    deadline: new Date(session.started_at ?? Date.now()).getTime() + agent.timeout_minutes * 60_000,
+  };
+}
+
+function mcpServerConfig(row: McpServerRow): McpServerConfig {
+  const env = unsealJson<Record<string, string>>(row.env_sealed, {});
+  return row.transport === 'http'
+    ? { name: row.server_name, transport: 'http', url: String(row.url), env }
+    : { name: row.server_name, transport: 'stdio', command: String(row.command), args: row.args ?? [], env };
+}
