@@ -31,6 +31,10 @@ export interface WriteOptions {
   patch?: Record<string, unknown>;
   /** Keys merged into the session's `data` (seed 001's PATCH). */
   mergeData?: Record<string, unknown>;
+  /** A worker's claim: records who drives it, and when it first started. */
+  claimedBy?: string;
+  /** One more model turn against max_iterations. */
+  countIteration?: boolean;
   /** Refuse unless no event was appended since the writer read `expectNextIndex` events. */
   expectNextIndex?: number;
   /** A message wakes an idle session: idle → queued (with a new activation for its job). */
@@ -63,6 +67,8 @@ export async function writeSession(sessionId: string, events: NewEvent[], opts: 
     const all: NewEvent[] = [...events];
     const patch: Record<string, unknown> = { ...opts.patch, updated_at: tx.fn.now(), last_active_at: tx.fn.now() };
     if (opts.mergeData) patch.data = tx.raw('data || ?::jsonb', [JSON.stringify(storable(opts.mergeData))]);
+    if (opts.claimedBy) Object.assign(patch, { worker_id: opts.claimedBy, started_at: tx.raw('coalesce(started_at, now())') });
+    if (opts.countIteration) patch.iteration_count = tx.raw('iteration_count + 1');
     if (opts.to && opts.to !== s.status) {
       all.push({
         event_type: 'status',
@@ -113,6 +119,25 @@ export async function sessionInProjects(projectIds: string[], id: string): Promi
 
 export async function activeSessionsOfAgent(agentId: string): Promise<SessionRow[]> {
   return db('sessions').where({ agent_id: agentId }).whereIn('status', ACTIVE as SessionStatus[]).select('*');
+}
+
+/** Idle sessions untouched for `seconds` (the reaper pauses them), most recent first. */
+export async function idleLongerThan(seconds: number, limit: number): Promise<SessionRow[]> {
+  return db('sessions').where({ status: 'idle' })
+    .andWhere('last_active_at', '<', db.raw('now() - make_interval(secs => ?)', [seconds]))
+    .orderBy('last_active_at', 'desc').limit(limit);
+}
+
+/** Queued sessions whose creation finished but which nothing has picked up for `seconds`. */
+export async function queuedWithoutProgress(seconds: number, limit: number): Promise<Array<Pick<SessionRow, 'id' | 'activation'>>> {
+  return db('sessions').where({ status: 'queued' }).andWhere('next_event_index', '>', 0)
+    .andWhere('updated_at', '<', db.raw('now() - make_interval(secs => ?)', [seconds])).limit(limit).select('id', 'activation');
+}
+
+/** Sessions whose creation stopped before their first event, `seconds` ago or more. */
+export async function creationsAbandoned(seconds: number, limit: number): Promise<Array<Pick<SessionRow, 'id'>>> {
+  return db('sessions').where({ status: 'queued', next_event_index: 0 })
+    .andWhere('created_at', '<', db.raw('now() - make_interval(secs => ?)', [seconds])).limit(limit).select('id');
 }
 
 /** Removes a session and its event log (seed 001's DELETE; the session is stopped first). */

@@ -1,9 +1,13 @@
 /**
  * Everything an activation needs before its first turn, read once: the agent and its type, the
  * sandbox and its container (awake), the model provider, the tools on offer, the skills and the
- * deadline. This module holds the actor's SQL (until a repository layer takes it over).
+ * deadline, through the repositories.
  */
-import { db } from '../db/knex.js';
+import * as agents from '../db/repositories/agents.js';
+import * as agentSkills from '../db/repositories/agent-skills.js';
+import * as agentTypes from '../db/repositories/agent-types.js';
+import * as mcpServers from '../db/repositories/agent-mcp-servers.js';
+import type { McpServerRow } from '../db/repositories/agent-mcp-servers.js';
 import * as sandboxes from '../db/repositories/sandboxes.js';
 import type { SessionRow } from '../db/session-store.js';
 import { unseal, unsealJson } from '../lib/secrets.js';
@@ -30,21 +34,6 @@ export interface AgentSettings {
   timeout_minutes: number;
 }
 
-interface AgentTypeRow {
-  default_system_prompt: string | null;
-  /** Names of the built-in tools offered to agents of this type; empty: all of them. */
-  tools: string[] | null;
-}
-
-interface McpServerRow {
-  server_name: string;
-  transport: string;
-  command: string | null;
-  args: string[] | null;
-  env_sealed: string | null;
-  url: string | null;
-}
-
 export interface ActivationContext {
   agent: AgentSettings;
   /** The agent type's default system prompt, if it has a type. */
@@ -60,9 +49,9 @@ export interface ActivationContext {
 
 /** `driver`: the one the worker injected; the container and every tool go through it. */
 export async function loadActivationContext(session: SessionRow, driver: SandboxDriver, log: Logger): Promise<ActivationContext> {
-  const agent = (await db('agents').where({ id: session.agent_id }).first()) as AgentSettings | undefined;
+  const agent = (await agents.byId(session.agent_id)) as AgentSettings | undefined;
   if (!agent) throw new Error(`agent ${session.agent_id} not found`);
-  const type = agent.agent_type_id ? ((await db('agent_types').where({ id: agent.agent_type_id }).first()) as AgentTypeRow | undefined) : undefined;
+  const type = agent.agent_type_id ? await agentTypes.byId(agent.agent_type_id) : undefined;
   const sandbox = await sandboxes.byId(session.sandbox_id);
   if (!sandbox) throw new Error(`sandbox ${session.sandbox_id} not found`);
   const containerId = await ensureContainer(driver, sandbox, session.id, { wake: true });
@@ -73,8 +62,9 @@ export async function loadActivationContext(session: SessionRow, driver: Sandbox
     apiKey: agent.llm_api_key_sealed ? unseal(agent.llm_api_key_sealed) : null,
     script: agent.script,
   });
-  const skills = (await db('agent_skills').where({ agent_id: agent.id, is_enabled: true })) as Skill[];
-  const mcpRows = (await db('agent_mcp_servers').where({ agent_id: agent.id, is_enabled: true })) as McpServerRow[];
+  // A skill without content (its fetch failed at creation) has nothing to add to the prompt.
+  const skills: Skill[] = (await agentSkills.enabledOfAgent(agent.id)).map((k) => ({ ...k, skill_content: k.skill_content ?? '' }));
+  const mcpRows = await mcpServers.enabledOfAgent(agent.id);
   // Last, so nothing after it can fail and leave its connections open.
   const mcp = await McpToolbox.open(mcpRows.map(mcpServerConfig), { driver, containerId }, log);
 

@@ -12,7 +12,6 @@
  * write is refused and this activation stands down without touching anything.
  */
 import { config } from '../config.js';
-import { db } from '../db/knex.js';
 import { getSession, loadEvents, writeSession, type NewEvent, type SessionRow } from '../db/session-store.js';
 import { activeSessions, modelCalls, sessionActivations, toolCalls } from '../lib/metrics.js';
 import type { Logger } from '../log.js';
@@ -53,7 +52,7 @@ export async function runActivation(sessionId: string, deps: ActorDeps): Promise
     from: ['queued', 'running'],
     to: 'running',
     bumpActivation: true,
-    patch: { worker_id: deps.workerId, started_at: db.raw('coalesce(started_at, now())') },
+    claimedBy: deps.workerId,
   });
   if (!claimed) return 'not-claimed';
   const activation = claimed.session.activation;
@@ -220,7 +219,7 @@ class Turns {
         { event_type: 'message', event_source: 'agent', payload: { role: 'assistant', message: answer.text, turn, context_index: seen - 1 } },
         ...answer.toolCalls.map((c) => ({ event_type: 'tool_use' as const, event_source: 'agent' as const, payload: { id: c.id, name: c.name, input: c.input } })),
       ],
-      { patch: { iteration_count: db.raw('iteration_count + 1') } },
+      { countIteration: true },
     );
     this.log.debug({ turn, tools: answer.toolCalls.length }, 'model turn recorded');
   }

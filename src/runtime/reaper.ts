@@ -10,13 +10,13 @@
  *  - sessions whose event-pipeline listeners fell behind (a lost or exhausted job) are re-queued.
  */
 import { config } from '../config.js';
-import { db } from '../db/knex.js';
 import type { Logger } from '../log.js';
 import { pauseSession } from '../services/sessions.js';
 import { deleteSandbox } from '../services/sandbox-lifecycle.js';
 import * as sandboxRows from '../db/repositories/sandboxes.js';
 import { enqueueActivation } from './queue.js';
-import { writeSession } from '../db/session-store.js';
+import { creationsAbandoned, idleLongerThan, queuedWithoutProgress, writeSession } from '../db/session-store.js';
+import { isTerminal } from '../domain/sessions.js';
 import { pruneAgentEvents } from '../services/hub.js';
 import { sandboxDriver } from './sandbox/index.js';
 import { isUuid } from '../services/access.js';
@@ -54,12 +54,7 @@ export function startReaper(log: Logger, deps: ReaperDeps = {}): { stop(): void;
 }
 
 async function pauseIdle(log: Logger, idleTimeoutSeconds: number) {
-  const rows = await db('sessions')
-    .where({ status: 'idle' })
-    .andWhere('last_active_at', '<', db.raw(`now() - make_interval(secs => ?)`, [idleTimeoutSeconds]))
-    .orderBy('last_active_at', 'desc')
-    .limit(500);
-  for (const s of rows) {
+  for (const s of await idleLongerThan(idleTimeoutSeconds, 500)) {
     await pauseSession(s, `idle for ${idleTimeoutSeconds}s`).then(
       () => log.info({ session: s.id }, 'paused idle session'),
       (err) => log.debug({ err, session: s.id }, 'idle pause skipped'), // usually: someone changed it first
@@ -94,17 +89,13 @@ export async function removeOrphans(log: Logger, opts: { driver?: SandboxDriver;
   const containers = all.filter((c) => !c.name.startsWith(POOL_NAME_PREFIX));
   if (!containers.length) return;
   const ids = containers.map(sandboxIdOf).filter((id): id is string => !!id && isUuid(id));
-  const sandboxes = await db('sandboxes as sb')
-    .leftJoin('sessions as s', 's.id', 'sb.owner_session_id')
-    .whereIn('sb.id', ids)
-    .select('sb.id', 'sb.state', 'sb.owner_session_id', 's.status as session_status');
-  const byId = new Map(sandboxes.map((r) => [r.id, r]));
+  const byId = new Map((await sandboxRows.withOwnerStatus(ids)).map((r) => [r.id, r]));
   for (const c of containers) {
     const sb = byId.get(sandboxIdOf(c) ?? '');
-    const dead = !sb || sb.state === 'stopped' || (sb.owner_session_id && (!sb.session_status || ['completed', 'stopped', 'failed'].includes(sb.session_status)));
+    const dead = !sb || sb.state === 'stopped' || (sb.owner_session_id && (!sb.session_status || isTerminal(sb.session_status)));
     if (dead) {
       await driver.remove(c.id).catch(() => {});
-      if (sb) await db('sandboxes').where({ id: sb.id }).update({ state: 'stopped', updated_at: db.fn.now() });
+      if (sb) await sandboxRows.setState(sb.id, 'stopped');
       log.info({ container: c.id, sandbox: sandboxIdOf(c) }, 'removed orphaned container');
     }
   }
@@ -113,12 +104,8 @@ export async function removeOrphans(log: Logger, opts: { driver?: SandboxDriver;
 async function requeueStranded() {
   // Only sessions whose creation finished (first events written): a half-created one waits for
   // its client's retry (Idempotency-Key) to finish it, and is failed if none comes.
-  const rows = await db('sessions').where({ status: 'queued' }).andWhere('next_event_index', '>', 0)
-    .andWhere('updated_at', '<', db.raw("now() - interval '30 seconds'")).limit(100).select('id', 'activation');
-  for (const s of rows) await enqueueActivation(s.id, s.activation);
-  const abandoned = await db('sessions').where({ status: 'queued', next_event_index: 0 })
-    .andWhere('created_at', '<', db.raw("now() - interval '10 minutes'")).limit(100).select('id');
-  for (const s of abandoned) {
+  for (const s of await queuedWithoutProgress(30, 100)) await enqueueActivation(s.id, s.activation);
+  for (const s of await creationsAbandoned(600, 100)) {
     await writeSession(s.id, [], { from: ['queued'], expectNextIndex: 0, to: 'failed', reason: 'creation was interrupted and never retried' });
   }
 }

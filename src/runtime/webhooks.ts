@@ -12,7 +12,9 @@
 import crypto from 'node:crypto';
 import { Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
 import { config } from '../config.js';
-import { db } from '../db/knex.js';
+import * as agentEvents from '../db/repositories/agent-events.js';
+import * as agents from '../db/repositories/agents.js';
+import * as deliveries from '../db/repositories/webhook-deliveries.js';
 import { createRedis } from '../lib/redis.js';
 import { unseal } from '../lib/secrets.js';
 import { blockedCause, outbound } from '../lib/outbound.js';
@@ -50,9 +52,9 @@ export function sign(secret: string, timestamp: string, body: string): string {
 }
 
 async function deliver(job: Job<{ agentEventId: string }>): Promise<void> {
-  const ev = await db('agent_events').where({ id: job.data.agentEventId }).first();
+  const ev = await agentEvents.byId(job.data.agentEventId);
   if (!ev) return;
-  const agent = await db('agents').where({ id: ev.agent_id }).first('id', 'webhook_url', 'webhook_secret_sealed');
+  const agent = await agents.byId(ev.agent_id);
   if (!agent?.webhook_url) return;
   const body = JSON.stringify({ ...ev.event, cursor: String(ev.id), agentId: ev.agent_id, createdAt: ev.created_at });
   const timestamp = String(Math.floor(Date.now() / 1000));
@@ -80,8 +82,8 @@ async function deliver(job: Job<{ agentEventId: string }>): Promise<void> {
     error = refused ? `blocked by the outbound guard (${refused.range} address); an operator can allow it in TROUPE_OUTBOUND_ALLOW`
       : (err as Error).name === 'TimeoutError' ? `no answer within ${config.webhookTimeoutMs} ms` : ((err as { cause?: Error }).cause?.message ?? (err as Error).message);
   }
-  await db('webhook_deliveries').insert({
-    id: deliveryId, agent_id: agent.id, agent_event_id: ev.id, event_type: ev.type, url: agent.webhook_url,
+  await deliveries.record({
+    id: deliveryId, agent_id: agent.id, agent_event_id: String(ev.id), event_type: ev.type, url: agent.webhook_url,
     attempt: job.attemptsMade + 1, status_code: status, error, duration_ms: Date.now() - started, succeeded: error === null,
   });
   // Retrying a blocked address cannot succeed: one recorded attempt, no more.

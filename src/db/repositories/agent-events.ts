@@ -29,3 +29,7 @@ export async function after(agentId: string, cursor: string | undefined, limit: 
 export async function pruneOlderThan(hours: number): Promise<number> {
   return db('agent_events').where('created_at', '<', db.raw(`now() - make_interval(hours => ?)`, [hours])).del();
 }
+
+export async function byId(id: string): Promise<AgentEventRow | undefined> {
+  return db('agent_events').where({ id }).first();
+}

@@ -40,6 +40,11 @@ export async function ofAgent(agentId: string): Promise<McpServerRow[]> {
   return db('agent_mcp_servers').where({ agent_id: agentId }).orderBy('created_at');
 }
 
+/** The servers a session starts (enabled), oldest first. */
+export async function enabledOfAgent(agentId: string): Promise<McpServerRow[]> {
+  return db('agent_mcp_servers').where({ agent_id: agentId, is_enabled: true }).orderBy('created_at');
+}
+
 /** The agent's server with this id (a uuid). */
 export async function byIdOfAgent(agentId: string, id: string): Promise<McpServerRow | undefined> {
   return db('agent_mcp_servers').where({ id, agent_id: agentId }).first();

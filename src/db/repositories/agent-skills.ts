@@ -26,6 +26,11 @@ export async function ofAgent(agentId: string): Promise<SkillRow[]> {
   return db('agent_skills').where({ agent_id: agentId }).orderBy('created_at');
 }
 
+/** The skills the model may be given (enabled), oldest first. */
+export async function enabledOfAgent(agentId: string): Promise<SkillRow[]> {
+  return db('agent_skills').where({ agent_id: agentId, is_enabled: true }).orderBy('created_at');
+}
+
 /** The agent's skill with this id (a uuid). */
 export async function byIdOfAgent(agentId: string, id: string): Promise<SkillRow | undefined> {
   return db('agent_skills').where({ id, agent_id: agentId }).first();

@@ -27,6 +27,10 @@ export async function visibleTo(projectId: string, by: { id: string } | { slug: 
   return row?.id;
 }
 
+export async function byId(id: string): Promise<AgentTypeRow | undefined> {
+  return db('agent_types').where({ id }).first();
+}
+
 export async function byIds(ids: string[]): Promise<AgentTypeRow[]> {
   return db('agent_types').whereIn('id', ids);
 }

@@ -93,3 +93,11 @@ export async function pastTimeout(limit: number): Promise<SandboxRow[]> {
     .orderBy('created_at')
     .limit(limit);
 }
+
+/** Sandboxes by id with their owning session's status (the reaper's view of containers it finds). */
+export async function withOwnerStatus(ids: string[]): Promise<Array<Pick<SandboxRow, 'id' | 'state' | 'owner_session_id'> & { session_status: string | null }>> {
+  return db('sandboxes as sb')
+    .leftJoin('sessions as s', 's.id', 'sb.owner_session_id')
+    .whereIn('sb.id', ids)
+    .select('sb.id', 'sb.state', 'sb.owner_session_id', 's.status as session_status');
+}

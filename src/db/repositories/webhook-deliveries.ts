@@ -20,3 +20,10 @@ export interface WebhookDeliveryRow {
 export async function ofAgent(agentId: string, limit: number, offset: number): Promise<WebhookDeliveryRow[]> {
   return db('webhook_deliveries').where({ agent_id: agentId }).orderBy('created_at', 'desc').limit(limit).offset(offset);
 }
+
+export type NewWebhookDelivery = Omit<WebhookDeliveryRow, 'created_at'>;
+
+/** Records one delivery attempt (the worker, after each try). */
+export async function record(attempt: NewWebhookDelivery): Promise<void> {
+  await db('webhook_deliveries').insert(attempt);
+}
