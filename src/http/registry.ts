@@ -5,6 +5,7 @@
 import type Koa from 'koa';
 import type { ValidateFunction } from 'ajv';
 import { assertValid, compileBody, compileQuery, type JsonSchema } from './schema.js';
+import type { FromSchema, JSONSchema } from 'json-schema-to-ts';
 import { HttpError } from './errors.js';
 import type { Principal } from './auth.js';
 
@@ -44,11 +45,21 @@ export interface CompiledRoute extends RouteDef {
 
 export const routes: CompiledRoute[] = [];
 
-export function defineRoute<B = any, Q = any>(def: RouteDef<B, Q>): void {
+/**
+ * The handler's input type, derived from the schema ajv enforces (json-schema-to-ts): a literal
+ * schema gives its exact shape; a schema built as a plain record gives `any`; none gives `{}`.
+ */
+export type InputOf<S> = [S] extends [undefined] ? Record<string, never>
+  : JSONSchema extends S ? any // a schema whose shape TypeScript cannot see
+  : S extends JSONSchema ? FromSchema<S> : any;
+
+export function defineRoute<const BS extends JSONSchema | undefined = undefined, const QS extends JSONSchema | undefined = undefined>(
+  def: Omit<RouteDef<InputOf<BS>, InputOf<QS>>, 'body' | 'query'> & { body?: BS; query?: QS },
+): void {
   routes.push({
-    ...(def as RouteDef),
-    validateBody: def.body ? compileBody(def.body) : undefined,
-    validateQuery: def.query ? compileQuery(def.query) : undefined,
+    ...(def as unknown as RouteDef),
+    validateBody: def.body ? compileBody(def.body as JsonSchema) : undefined,
+    validateQuery: def.query ? compileQuery(def.query as JsonSchema) : undefined,
   });
 }
 

@@ -6,12 +6,14 @@
  */
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import addFormatsModule from 'ajv-formats';
+import type { JSONSchema } from 'json-schema-to-ts';
 import { badRequest } from './errors.js';
 
 // ajv-formats ships CJS; under ESM its default export sits one level down.
 const addFormats = ((addFormatsModule as unknown as { default?: unknown }).default ?? addFormatsModule) as (a: Ajv) => Ajv;
 
 export type JsonSchema = Record<string, unknown>;
+export type { JSONSchema } from 'json-schema-to-ts';
 
 const bodyAjv = addFormats(new Ajv({ allErrors: true, strict: false }));
 const queryAjv = addFormats(new Ajv({ allErrors: true, strict: false, coerceTypes: 'array', useDefaults: true }));
@@ -45,12 +47,12 @@ export function assertValid<T>(validate: ValidateFunction, value: unknown, where
 export const uuid = { type: 'string', format: 'uuid' } as const;
 export const idOrHandle = { type: 'string', minLength: 1, maxLength: 200 } as const;
 export const nonEmpty = (max = 10_000) => ({ type: 'string', minLength: 1, maxLength: max }) as const;
-export const obj = (properties: Record<string, unknown>, required: string[] = []): JsonSchema => ({
-  type: 'object',
-  properties,
-  required,
-  additionalProperties: false,
-});
+/**
+ * An object schema that refuses unknown fields. Generic over its literal shape, so the handler's
+ * input type is derived from the very schema ajv enforces (registry.ts, json-schema-to-ts).
+ */
+export const obj = <const P extends Record<string, JSONSchema>, const R extends readonly (keyof P & string)[] = readonly []>(properties: P, required?: R) =>
+  ({ type: 'object', properties, required: (required ?? []) as unknown as R, additionalProperties: false }) as const;
 export const pagination = {
   limit: { type: 'integer', minimum: 1, maximum: 500, default: 50 },
   offset: { type: 'integer', minimum: 0, maximum: 1_000_000_000, default: 0 },

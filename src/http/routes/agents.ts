@@ -16,9 +16,9 @@ const managed = (handler: RouteDef['handler']): RouteDef['handler'] => async (ct
   return handler(ctx, input);
 };
 
-const nullableString = (max: number) => ({ type: ['string', 'null'], maxLength: max });
-const nullableUri = { type: ['string', 'null'], format: 'uri', maxLength: 2000 };
-const handle = { type: 'string', pattern: '^[a-z0-9][a-z0-9_-]{0,62}$', description: 'lowercase letters, digits, - and _; unique in the project' };
+const nullableString = (max: number) => ({ type: ['string', 'null'], maxLength: max } as const);
+const nullableUri = { type: ['string', 'null'], format: 'uri', maxLength: 2000 } as const;
+const handle = { type: 'string', pattern: '^[a-z0-9][a-z0-9_-]{0,62}$', description: 'lowercase letters, digits, - and _; unique in the project' } as const;
 
 export const scriptSchema = obj({
   turns: {
@@ -60,9 +60,9 @@ const agentFields = {
   sandbox: sandboxSettings,
   script: { oneOf: [scriptSchema, { type: 'null' }] },
   project_role_id: nullableString(100),
-};
+} as const;
 export const createAgentBody = obj(agentFields, ['name']);
-export const updateAgentBody = { ...obj(agentFields), minProperties: 1 };
+export const updateAgentBody = { ...obj(agentFields), minProperties: 1 } as const;
 
 const P = '/api/v1/projects/:projectId/agents';
 defineRoute({
@@ -127,9 +127,9 @@ const mcpFields = {
   env: { type: 'object', maxProperties: 100, additionalProperties: { type: 'string', maxLength: 10_000 }, propertyNames: { pattern: '^[A-Za-z_][A-Za-z0-9_]*$' }, writeOnly: true },
   url: nullableUri,
   is_enabled: { type: 'boolean' },
-};
+} as const;
 export const createMcpBody = obj(mcpFields, ['server_name', 'transport']);
-export const updateMcpBody = { ...obj(mcpFields), minProperties: 1 };
+export const updateMcpBody = { ...obj(mcpFields), minProperties: 1 } as const;
 defineRoute({
   method: 'post', path: `${P}/:agentId/mcp-servers`, tag: 'Agents', summary: 'Add an MCP server to an agent', body: createMcpBody, status: 201,
   handler: managed((_ctx, { principal, params, body }) => extras.addMcpServer(principal, params.projectId, params.agentId, body)),
@@ -144,7 +144,7 @@ defineRoute({
 });
 
 // Skills
-const triggers = { type: 'array', maxItems: 100, items: { type: 'string', minLength: 1, maxLength: 100 } };
+const triggers = { type: 'array', maxItems: 100, items: { type: 'string', minLength: 1, maxLength: 100 } } as const;
 export const createSkillBody = obj({
   skill_name: nonEmpty(200),
   skill_source: { type: 'string', enum: ['inline', 'github_url'] },
@@ -153,7 +153,7 @@ export const createSkillBody = obj({
   triggers,
   is_enabled: { type: 'boolean' },
 }, ['skill_name']);
-export const updateSkillBody = { ...obj({ skill_name: nonEmpty(200), skill_content: { type: 'string', maxLength: 256 * 1024 }, triggers, is_enabled: { type: 'boolean' } }), minProperties: 1 };
+export const updateSkillBody = { ...obj({ skill_name: nonEmpty(200), skill_content: { type: 'string', maxLength: 256 * 1024 }, triggers, is_enabled: { type: 'boolean' } }), minProperties: 1 } as const;
 defineRoute({
   method: 'post', path: `${P}/:agentId/skills`, tag: 'Agents', summary: 'Add a skill (inline markdown, or fetched from a GitHub URL now)', body: createSkillBody, status: 201,
   handler: managed((_ctx, { principal, params, body }) => extras.addSkill(principal, params.projectId, params.agentId, body)),

@@ -8,7 +8,7 @@ import { conversationView, eventView, listSessionViews, withViewData } from '../
 import { loadEvents } from '../../db/session-store.js';
 
 const P = '/api/v1/projects/:projectId';
-const statusEnum = { type: 'string', enum: ['queued', 'running', 'idle', 'paused', 'completed', 'stopped', 'failed'] };
+const statusEnum = { type: 'string', enum: ['queued', 'running', 'idle', 'paused', 'completed', 'stopped', 'failed'] } as const;
 
 export const listConversationsQuery = obj({ status: statusEnum, task_id: { type: 'string', maxLength: 200 }, ...pagination });
 defineRoute({

@@ -16,8 +16,8 @@ import { SseWriter } from '../../realtime/sse-writer.js';
 import { KEEPALIVE_MS } from '../../realtime/sse.js';
 import { listenRaw } from '../../realtime/subscriber.js';
 
-const asAgentId = { ...idOrHandle, description: 'For user tokens: the project agent to act as (its id, or its handle)' };
-const taskStatus = { type: 'string', enum: ['submitted', 'working', 'input-required', 'completed', 'failed', 'cancelled'] };
+const asAgentId = { ...idOrHandle, description: 'For user tokens: the project agent to act as (its id, or its handle)' } as const;
+const taskStatus = { type: 'string', enum: ['submitted', 'working', 'input-required', 'completed', 'failed', 'cancelled'] } as const;
 
 defineRoute({
   method: 'post', path: '/api/v1/pairing-codes', tag: 'Agent hub (003)', summary: 'Create a one-time, expiring pairing code',

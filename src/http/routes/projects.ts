@@ -6,7 +6,7 @@ import { refuseAgentKey } from '../../services/access.js';
 // Creating a project and managing members are for users: an agent API key gets 403 (members go
 // through need 'admin' in services/access.ts, which refuses agent keys too).
 
-const role = { type: 'string', enum: ['owner', 'admin', 'member', 'viewer'] };
+const role = { type: 'string', enum: ['owner', 'admin', 'member', 'viewer'] } as const;
 export const createProjectBody = obj({ name: nonEmpty(200), description: { type: ['string', 'null'], maxLength: 5000 } }, ['name']);
 export const addMemberBody = obj({ user_id: nonEmpty(200), role }, ['user_id', 'role']);
 export const updateMemberBody = obj({ role }, ['role']);

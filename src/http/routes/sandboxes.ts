@@ -14,8 +14,8 @@ import {
 import { listSessionViews, session002View, withViewData } from '../../services/session-views.js';
 import { messagesView } from '../../runtime/context.js';
 
-const metadata = { type: 'object', maxProperties: 100 };
-const env = { type: 'object', maxProperties: 100, additionalProperties: { type: 'string', maxLength: 10_000 }, propertyNames: { pattern: '^[A-Za-z_][A-Za-z0-9_]*$' }, writeOnly: true };
+const metadata = { type: 'object', maxProperties: 100 } as const;
+const env = { type: 'object', maxProperties: 100, additionalProperties: { type: 'string', maxLength: 10_000 }, propertyNames: { pattern: '^[A-Za-z_][A-Za-z0-9_]*$' }, writeOnly: true } as const;
 const limits = obj({
   memory_mb: { type: 'integer', minimum: 16, maximum: 65536 },
   cpus: { type: 'number', exclusiveMinimum: 0, maximum: 64 },
@@ -134,7 +134,7 @@ const block = {
     obj({ type: { const: 'text' }, text: { type: 'string', maxLength: 100_000 } }, ['type', 'text']),
     obj({ type: { const: 'image' }, media_type: { type: 'string', enum: ['image/png', 'image/jpeg', 'image/gif', 'image/webp'] }, data: { type: 'string', maxLength: 5_000_000 } }, ['type', 'media_type', 'data']),
   ],
-};
+} as const;
 export const sendSessionMessageBody = obj({ role: { const: 'user' }, content: { type: 'array', minItems: 1, maxItems: 50, items: block } }, ['role', 'content']);
 defineRoute({
   method: 'post', path: '/api/v1/sessions/:sid/messages', tag: 'Sessions (002)',
@@ -145,7 +145,7 @@ defineRoute({
     const s = ownSession(principal, await requireSession(await projectIdsOf(principal), params.sid));
     await requireProject(principal, s.project_id, 'write');
     assertDirectMessages(s);
-    const text = body.content.filter((b: { type: string }) => b.type === 'text').map((b: { text: string }) => b.text).join('\n');
+    const text = body.content.flatMap((b) => (b.type === 'text' ? [b.text] : [])).join('\n');
     const { session, event } = await sendMessage(s, text, { content: body.content });
     if (!query.wait || session.status === 'paused') {
       ctx.state.statusOverride = 202;

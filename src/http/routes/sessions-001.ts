@@ -7,7 +7,7 @@ import { createSession, deleteSession, requireSession, assertDirectMessages, sen
 import { FROM_001, listSessionViews, session001View, withViewData } from '../../services/session-views.js';
 import { getSession } from '../../db/session-store.js';
 
-const status001 = { type: 'string', enum: Object.keys(FROM_001) };
+const status001 = { type: 'string', enum: Object.keys(FROM_001) } as const;
 
 export const list001Query = obj({ task_id: { type: 'string', maxLength: 200 }, agent_id: idOrHandle, status: status001, project_id: uuid });
 defineRoute({
@@ -55,7 +55,7 @@ defineRoute({
 export const patch001Body = {
   ...obj({ status: { type: 'string', enum: ['active', 'paused', 'completed', 'stopped'] }, data: { type: 'object', maxProperties: 100 }, prompt: nonEmpty(100_000) }),
   minProperties: 1,
-};
+} as const;
 defineRoute({
   method: 'patch', path: '/api/sessions/:id', tag: 'Sessions (001)',
   summary: 'Update a session: status (paused pauses, active resumes, completed ends, stopped stops), data (merged), prompt',
