@@ -204,7 +204,7 @@ describe('pair sessions', function () {
     // The runtime plays generate/review itself.
     expect((await call('POST', `/pair-sessions/${r.body.id}/turns`, { token: owner.token, body: { agentId: gen.id, role: 'generate', content: 'x' } })).status).to.equal(409);
 
-    // Polls the table, not the API: the session hooks alone must drive it (GET would also nudge it).
+    // Polls the table, not the API: the pipeline's pair listener alone must drive it (GET would also nudge it).
     await waitFor('pair completed', async () => (await db('pair_sessions').where({ id: r.body.id }).first()).status !== 'active', 45_000);
     const done = (await call('GET', `/pair-sessions/${r.body.id}`, { token: owner.token })).body;
     expect(done).to.include({ status: 'completed', qualityScore: 0.85, endReason: 'approved by the reviewer' });
@@ -218,9 +218,9 @@ describe('pair sessions', function () {
     expect(sessions.map((s) => [s.sandbox_id, s.trigger_type])).to.deep.equal([[r.body.workspaceId, 'pair'], [r.body.workspaceId, 'pair']]);
     const sb = await db('sandboxes').where({ id: r.body.workspaceId }).first();
     expect(await readInContainer(sb.container_id, 'cat /workspace/limiter.txt')).to.equal('sliding window v1\n');
-    const reviewerRead = await db('session_events').where({ session_id: done.turns[1].sessionId, event_type: 'tool_result' }).first();
+    const reviewerRead = await db('session_events').where({ session_id: done.turns[1].sessionId, event_type: 'tool_result' }).orderBy('event_index').first();
     expect(reviewerRead.payload.content).to.contain('sliding window v1');
-    const brief = await db('session_events').where({ session_id: done.turns[1].sessionId, event_type: 'message', event_source: 'user' }).first();
+    const brief = await db('session_events').where({ session_id: done.turns[1].sessionId, event_type: 'message', event_source: 'user' }).orderBy('event_index').first();
     expect(brief.payload.message).to.contain('Implement a rate limiter').and.contain('I wrote /workspace/limiter.txt.').and.contain('limiter.txt').and.contain('APPROVED');
     // The generator's idle session is stopped with the pair; the workspace container stays.
     await waitFor('generator stopped', async () => (await db('sessions').where({ id: done.turns[0].sessionId }).first()).status === 'stopped');
