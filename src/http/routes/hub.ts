@@ -28,7 +28,7 @@ defineRoute({
 export const connectBody = obj({ pairingCode: { type: 'string', minLength: 4, maxLength: 32 }, approval: { type: 'string', enum: ['auto', 'require'] }, asAgentId }, ['pairingCode']);
 defineRoute({
   method: 'post', path: '/api/v1/connections', tag: 'Agent hub (003)', summary: 'Redeem a pairing code: connect the two agents (both get agent.connected)',
-  body: connectBody, status: 201,
+  body: connectBody, status: 201, limit: 'pairing',
   handler: async (_ctx, { principal, body }) => connections.redeemPairingCode(await actingAgent(principal, body.asAgentId, 'write'), body.pairingCode, body.approval),
 });
 defineRoute({
@@ -45,7 +45,7 @@ defineRoute({
 export const createTaskBody = obj({ toAgentId: { ...idOrHandle, description: 'The connected agent to ask (its id, or its handle)' }, title: nonEmpty(500), message: nonEmpty(100_000), asAgentId }, ['toAgentId', 'title', 'message']);
 defineRoute({
   method: 'post', path: '/api/v1/tasks', tag: 'Agent hub (003)', summary: 'Create a task for a connected agent',
-  body: createTaskBody, status: 201, idempotent: true,
+  body: createTaskBody, status: 201, idempotent: true, limit: 'session',
   handler: async (_ctx, { principal, body }) => tasks.createTask(await actingAgent(principal, body.asAgentId, 'write'), body),
 });
 defineRoute({

@@ -33,7 +33,7 @@ export const createSandboxBody = obj({
 
 defineRoute({
   method: 'post', path: '/api/v1/sandboxes', tag: 'Sandboxes (002)', summary: "Create a sandbox for an agent (its container starts now)",
-  body: createSandboxBody, status: 201,
+  body: createSandboxBody, status: 201, limit: 'session',
   handler: async (_ctx, { principal, body }) => {
     const m = await resolveProject(principal, body.project_id, 'write');
     await assertActsAsSelf(principal, body.agent);
@@ -87,7 +87,7 @@ for (const action of ['pause', 'resume'] as const) {
 export const createSandboxSessionBody = obj({ metadata, message: { type: 'string', minLength: 1, maxLength: 100_000 } });
 defineRoute({
   method: 'post', path: '/api/v1/sandboxes/:id/sessions', tag: 'Sandboxes (002)', summary: 'Start a session in a sandbox (several may share one)',
-  body: createSandboxSessionBody, status: 201, idempotent: true,
+  body: createSandboxSessionBody, status: 201, idempotent: true, limit: 'session',
   handler: async (ctx, { principal, params, body }) => {
     const sb = await ownSandbox(principal, params.id);
     const m = await requireProject(principal, sb.project_id, 'write');
@@ -112,7 +112,7 @@ export const createSessionBody = obj({
 }, ['agent_id']);
 defineRoute({
   method: 'post', path: '/api/v1/sessions', tag: 'Sessions (002)', summary: 'Create a session with its own new sandbox in one call',
-  body: createSessionBody, status: 201, idempotent: true,
+  body: createSessionBody, status: 201, idempotent: true, limit: 'session',
   handler: async (ctx, { principal, body }) => {
     const m = await resolveProject(principal, body.project_id, 'write');
     await assertActsAsSelf(principal, body.agent_id);

@@ -38,7 +38,7 @@ export const create001Body = obj({
 }, ['agent_id']);
 defineRoute({
   method: 'post', path: '/api/sessions', tag: 'Sessions (001)', summary: 'Create a session (its prompt, if any, is the first message)',
-  body: create001Body, status: 201, idempotent: true,
+  body: create001Body, status: 201, idempotent: true, limit: 'session',
   handler: async (ctx, { principal, body }) => {
     const m = await resolveProject(principal, body.project_id, 'write');
     await assertActsAsSelf(principal, body.agent_id);
