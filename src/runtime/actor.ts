@@ -15,7 +15,7 @@ import { config } from '../config.js';
 import { db } from '../db/knex.js';
 import { getSession, loadEvents, writeSession, type NewEvent, type SessionRow } from '../db/session-store.js';
 import { unseal } from '../lib/secrets.js';
-import { activeSessions, modelCalls, sessionActivations, toolCalls } from '../lib/metrics.js';
+import { activeSessions, modelCalls, sessionActivations, toolCalls, toolLabel } from '../lib/metrics.js';
 import type { Logger } from '../log.js';
 import { publishLive } from '../realtime/bus.js';
 import { announceReleased } from './control.js';
@@ -168,7 +168,7 @@ async function drive(
           toolRun.then(() => res(), () => res());
         });
         const outcome = await untilAborted(signal, toolRun);
-        toolCalls.observe({ tool: call.name }, (Date.now() - t0) / 1000);
+        toolCalls.observe({ tool: toolLabel(call.name) }, (Date.now() - t0) / 1000);
         if (signal.aborted) throw new Fenced();
         const result: NewEvent = {
           event_type: 'tool_result', event_source: 'environment',
