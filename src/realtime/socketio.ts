@@ -17,6 +17,7 @@ import { authenticateToken, bearerToken, type Principal } from '../http/auth.js'
 import { compileBody } from '../http/schema.js';
 import { createRedis } from '../lib/redis.js';
 import { isUuid, membershipOf } from '../services/access.js';
+import { maySeeSession } from '../services/session-access.js';
 import { projectChannel, sessionChannel, type BusMessage } from './bus.js';
 import { listen } from './subscriber.js';
 
@@ -125,7 +126,8 @@ export function attachSocketIO(server: http.Server): { io: Server; close(): Prom
           return reply({ ok: true });
         }
         const s = isUuid(a.conversation_id) ? await getSession(a.conversation_id) : null;
-        if (!s || !(await membershipOf(principal, s.project_id)) || (principal.kind === 'agent' && s.agent_id !== principal.agentId)) {
+        // Project membership, an agent key's own agent, a chat's owner: the one rule (services/session-access.ts).
+        if (!s || !(await maySeeSession(principal, s))) {
           return reply({ error: 'Conversation not found' });
         }
         const room = `conversation:${s.id}`;

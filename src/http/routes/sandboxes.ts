@@ -1,15 +1,16 @@
 /** Seed 002: sandboxes and the sessions inside them, plus POST /api/v1/sessions (a session with its own sandbox). */
 import { defineRoute } from '../registry.js';
+import { requireVisibleSession } from '../../services/session-access.js';
 import type { Principal } from '../auth.js';
 import { idOrHandle, obj, uuid } from '../schema.js';
 import { loadEvents } from '../../db/session-store.js';
 import { badRequest, conflict, upstreamFailed } from '../../domain/errors.js';
-import { assertActsAsSelf, assertOwn, ownAgent, ownSession, projectIdsOf, requireProject, resolveProject } from '../../services/access.js';
+import { assertActsAsSelf, assertOwn, ownAgent, projectIdsOf, requireProject, resolveProject } from '../../services/access.js';
 import { requireAgent } from '../../services/agents.js';
 import { getSandboxRow, listSandboxes, serializeSandbox } from '../../services/sandboxes.js';
 import { createSandbox, deleteSandbox, pauseSandbox, resumeSandbox } from '../../services/sandbox-lifecycle.js';
 import {
-  createSession, interruptSession, requireSession, assertDirectMessages, sendMessage, waitForRest,
+  createSession, interruptSession, assertDirectMessages, sendMessage, waitForRest,
 } from '../../services/sessions.js';
 import { listSessionViews, session002View, withViewData } from '../../services/session-views.js';
 import { messagesView } from '../../runtime/context.js';
@@ -124,7 +125,7 @@ defineRoute({
 defineRoute({
   method: 'get', path: '/api/v1/sessions/:sid', tag: 'Sessions (002)', summary: 'Get a session with its full message history (content blocks)',
   handler: async (_ctx, { principal, params }) => {
-    const s = ownSession(principal, await requireSession(await projectIdsOf(principal), params.sid));
+    const s = await requireVisibleSession(principal, await projectIdsOf(principal), params.sid);
     return { ...session002View(await withViewData(s)), messages: messagesView(s.id, await loadEvents(s.id)) };
   },
 });
@@ -142,7 +143,7 @@ defineRoute({
   body: sendSessionMessageBody, query: obj({ wait: { type: 'boolean', default: true }, timeout: { type: 'integer', minimum: 1, maximum: 3600, default: 600 } }),
   idempotent: true,
   handler: async (ctx, { principal, params, body, query }) => {
-    const s = ownSession(principal, await requireSession(await projectIdsOf(principal), params.sid));
+    const s = await requireVisibleSession(principal, await projectIdsOf(principal), params.sid);
     await requireProject(principal, s.project_id, 'write');
     assertDirectMessages(s);
     const text = body.content.filter((b: { type: string }) => b.type === 'text').map((b: { text: string }) => b.text).join('\n');
@@ -166,7 +167,7 @@ defineRoute({
   method: 'post', path: '/api/v1/sessions/:sid/interrupt', tag: 'Sessions (002)', summary: 'Abort the current model call or tool; the session becomes idle',
   body: obj({}),
   handler: async (_ctx, { principal, params }) => {
-    const s = ownSession(principal, await requireSession(await projectIdsOf(principal), params.sid));
+    const s = await requireVisibleSession(principal, await projectIdsOf(principal), params.sid);
     await requireProject(principal, s.project_id, 'write');
     return session002View(await withViewData(await interruptSession(s)));
   },
