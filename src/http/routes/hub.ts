@@ -6,7 +6,8 @@
 import { defineRoute } from '../registry.js';
 import { idOrHandle, nonEmpty, obj } from '../schema.js';
 import { forbidden } from '../errors.js';
-import { isAdmin } from '../auth.js';
+import { bearerToken, isAdmin } from '../auth.js';
+import { cachedCheck, reauthenticate, watchAccess } from '../../realtime/recheck.js';
 import { actingAgent } from '../../services/acting-agent.js';
 import * as connections from '../../services/connections.js';
 import * as tasks from '../../services/tasks.js';
@@ -104,8 +105,15 @@ defineRoute({
       sse.send(d.event.type, { ...d.event, agentId: d.agentId, cursor: d.cursor, createdAt: d.createdAt });
     });
     const keepalive = setInterval(() => sse.send('keepalive', { time: new Date().toISOString() }), KEEPALIVE_MS);
+    // An expired token (or one of a user no longer listed) ends the stream within a period.
+    const token = bearerToken(ctx.get('authorization')) ?? (typeof ctx.query.access_token === 'string' ? ctx.query.access_token : null);
+    const unwatch = watchAccess(() => cachedCheck(token, 'debug', async () => {
+      const now = await reauthenticate(token);
+      return Boolean(now && isAdmin(now));
+    }), () => sse.end());
     sse.onClose(() => {
       clearInterval(keepalive);
+      unwatch();
       stop();
     });
     return undefined;

@@ -6,6 +6,9 @@ import { obj } from '../schema.js';
 import { badRequest } from '../errors.js';
 import { projectIdsOf } from '../../services/access.js';
 import { streamSession } from '../../realtime/sse.js';
+import { cachedCheck, reauthenticate, watchAccess } from '../../realtime/recheck.js';
+import { maySeeSession } from '../../services/session-access.js';
+import { bearerToken } from '../auth.js';
 import { lastStatusEvent, TERMINAL } from '../../db/session-store.js';
 
 export const streamQuery = obj({
@@ -34,7 +37,14 @@ defineRoute({
     ctx.state.quietLog = true;
     // From here on the raw response is ours; Koa must not touch it (and never compresses it).
     ctx.respond = false;
-    await streamSession(new SseWriter(ctx.res), s.id, after);
+    const sse = new SseWriter(ctx.res);
+    // A revoked key, a removed member, a chat no longer visible: the stream ends within a period.
+    const token = bearerToken(ctx.get('authorization')) ?? query.access_token ?? null;
+    sse.onClose(watchAccess(() => cachedCheck(token, `session:${s.id}`, async () => {
+      const now = await reauthenticate(token);
+      return Boolean(now && (await maySeeSession(now, s)));
+    }), () => sse.end()));
+    await streamSession(sse, s.id, after);
     return undefined;
   },
 });
