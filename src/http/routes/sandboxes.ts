@@ -12,7 +12,7 @@ import { createSandbox, deleteSandbox, pauseSandbox, resumeSandbox } from '../..
 import {
   createSession, interruptSession, assertDirectMessages, sendMessage, waitForRest,
 } from '../../services/sessions.js';
-import { listSessionViews, session002View, withViewData } from '../../services/session-views.js';
+import { listSessionViews, messagesPage, session002View, withViewData } from '../../services/session-views.js';
 import { messagesView } from '../../runtime/context.js';
 
 const metadata = { type: 'object', maxProperties: 100 };
@@ -122,11 +122,18 @@ defineRoute({
   },
 });
 
+export const getSession002Query = obj({
+  limit: { type: 'integer', minimum: 1, maximum: 1000, default: 100, description: 'The newest this many messages (default 100)' },
+  before: { type: 'integer', minimum: 0, maximum: 2_000_000_000, description: 'Only messages before this event_index: messages_before of the previous page' },
+});
 defineRoute({
-  method: 'get', path: '/api/v1/sessions/:sid', tag: 'Sessions (002)', summary: 'Get a session with its full message history (content blocks)',
-  handler: async (_ctx, { principal, params }) => {
+  method: 'get', path: '/api/v1/sessions/:sid', tag: 'Sessions (002)',
+  summary: 'Get a session with its newest messages (content blocks, oldest first; ?limit= default 100, older pages with ?before=messages_before)',
+  query: getSession002Query,
+  handler: async (_ctx, { principal, params, query }) => {
     const s = await requireVisibleSession(principal, await projectIdsOf(principal), params.sid);
-    return { ...session002View(await withViewData(s)), messages: messagesView(s.id, await loadEvents(s.id)) };
+    const page = await messagesPage(s.id, { limit: query.limit, before: query.before });
+    return { ...session002View(await withViewData(s)), messages: page.messages, messages_has_more: page.has_more, messages_before: page.before };
   },
 });
 
