@@ -3,8 +3,9 @@ import { defineRoute } from '../registry.js';
 import { requireVisibleSession } from '../../services/session-access.js';
 import type { Principal } from '../auth.js';
 import { idOrHandle, obj, uuid } from '../schema.js';
-import { loadEvents } from '../../db/session-store.js';
-import { badRequest, conflict, upstreamFailed } from '../../domain/errors.js';
+import { getSession, loadEvents } from '../../db/session-store.js';
+import { badRequest, conflict, isDomainError, upstreamFailed } from '../../domain/errors.js';
+import { config } from '../../config.js';
 import { assertActsAsSelf, assertOwn, ownAgent, projectIdsOf, requireProject, resolveProject } from '../../services/access.js';
 import { requireAgent } from '../../services/agents.js';
 import { getSandboxRow, listSandboxes, serializeSandbox } from '../../services/sandboxes.js';
@@ -146,8 +147,10 @@ const block = {
 export const sendSessionMessageBody = obj({ role: { const: 'user' }, content: { type: 'array', minItems: 1, maxItems: 50, items: block } }, ['role', 'content']);
 defineRoute({
   method: 'post', path: '/api/v1/sessions/:sid/messages', tag: 'Sessions (002)',
-  summary: "Send a message and wait for the agent's reply message (?wait=false answers 202 at once)",
-  body: sendSessionMessageBody, query: obj({ wait: { type: 'boolean', default: true }, timeout: { type: 'integer', minimum: 1, maximum: 3600, default: 600 } }),
+  summary: "Send a message and wait for the agent's reply message, at most TROUPE_MAX_WAIT_SECONDS (default 120) or ?timeout= if shorter; " +
+    'past that, or with ?wait=false, 202 with where to follow it (stream_url, events_url)',
+  body: sendSessionMessageBody,
+  query: obj({ wait: { type: 'boolean', default: true }, timeout: { type: 'integer', minimum: 1, maximum: 3600, description: 'seconds; capped at TROUPE_MAX_WAIT_SECONDS' } }),
   idempotent: true,
   handler: async (ctx, { principal, params, body, query }) => {
     const s = await requireVisibleSession(principal, await projectIdsOf(principal), params.sid);
@@ -155,11 +158,24 @@ defineRoute({
     assertDirectMessages(s);
     const text = body.content.filter((b: { type: string }) => b.type === 'text').map((b: { text: string }) => b.text).join('\n');
     const { session, event } = await sendMessage(s, text, { content: body.content });
-    if (!query.wait || session.status === 'paused') {
+    // Where to follow the reply when we do not wait for it: the stream from just after this
+    // message (Last-Event-ID = its event_index), or the events from it on.
+    const accepted = (status: string) => {
       ctx.state.statusOverride = 202;
-      return { message_id: event.id, session_id: s.id, status: session.status };
-    }
-    const rested = await waitForRest(s.id, query.timeout * 1000);
+      return {
+        message_id: event.id, session_id: s.id, status, event_index: event.event_index,
+        stream_url: `/api/v1/sessions/${s.id}/stream?last_event_id=${event.event_index}`,
+        events_url: `/api/v1/projects/${s.project_id}/conversations/${s.id}/events?offset=${event.event_index + 1}`,
+      };
+    };
+    if (!query.wait || session.status === 'paused') return accepted(session.status);
+    // A request held open for long ties up a connection (and a proxy's): bounded by configuration.
+    const waitSeconds = Math.min(query.timeout ?? config.maxWaitSeconds, config.maxWaitSeconds);
+    const rested = await waitForRest(s.id, waitSeconds * 1000).catch((err) => {
+      if (isDomainError(err, 'timeout')) return null;
+      throw err;
+    });
+    if (!rested) return accepted((await getSession(s.id))?.status ?? session.status);
     const after = (await loadEvents(s.id, { after: event.event_index }));
     const reply = messagesView(s.id, after).filter((msg) => msg.role === 'assistant').pop();
     if (!reply) {
