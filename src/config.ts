@@ -96,6 +96,15 @@ export const envSchema = {
     TROUPE_COMMAND_TIMEOUT_MS: { type: 'integer', minimum: 100, maximum: 600_000 },
     TROUPE_OUTBOUND_ALLOW: optional({ maxLength: 10_000, 'x-expected': 'a comma-separated list of hosts, host:port, IPs or CIDRs' }),
     TROUPE_SKILL_HOSTS: str('github.com,raw.githubusercontent.com', { maxLength: 2000 }),
+    TROUPE_RATE_LIMIT_PER_MINUTE: int(1200, 0, 1_000_000),
+    TROUPE_RATE_LIMIT_PER_IP_PER_MINUTE: int(6000, 0, 10_000_000),
+    TROUPE_RATE_LIMIT_AUTH_FAILURES_PER_MINUTE: int(60, 0, 1_000_000),
+    TROUPE_RATE_LIMIT_SESSIONS_PER_MINUTE: int(120, 0, 1_000_000),
+    TROUPE_RATE_LIMIT_PAIRING_PER_MINUTE: int(20, 0, 1_000_000),
+    TROUPE_TRUST_PROXY: int(0, 0, 10),
+    TROUPE_METRICS_TOKEN: optional({ minLength: 16, 'x-secret': true, 'x-expected': 'at least 16 characters (generate one: openssl rand -hex 32)' }),
+    TROUPE_REALTIME_RECHECK_MS: int(5000, 100, 3_600_000),
+    TROUPE_MAX_WAIT_SECONDS: int(120, 1, 3600),
   },
   additionalProperties: false,
 } as const;
@@ -178,6 +187,29 @@ export interface Config {
   readonly outboundAllow: readonly AllowRule[];
   /** TROUPE_SKILL_HOSTS: the hosts a skill's source_url may name (and redirect to). */
   readonly skillHosts: readonly string[];
+  /**
+   * Requests per minute (fixed windows, counted in Redis so they hold across api replicas; 0 = off):
+   * per principal on every authenticated route, per client IP on every route but health, metrics
+   * and OpenAPI, per IP for bad tokens, per principal for routes that create sessions, and per
+   * principal and per IP for redeeming pairing codes (http/rate-limit.ts).
+   */
+  readonly rateLimits: Readonly<RateLimitSettings>;
+  /** TROUPE_TRUST_PROXY: reverse proxies in front that append X-Forwarded-For (0: the socket's address is the client). */
+  readonly trustProxy: number;
+  /** TROUPE_METRICS_TOKEN: a bearer token that opens /metrics to non-loopback clients (not enumerable). */
+  readonly metricsToken?: string;
+  /** How often open SSE, Socket.IO and /ws connections re-check that their principal may still see what they watch. */
+  readonly realtimeRecheckMs: number;
+  /** The longest a blocking send-message (?wait=true) waits before answering 202 with where to look. */
+  readonly maxWaitSeconds: number;
+}
+
+export interface RateLimitSettings {
+  perMinute: number;
+  perIpPerMinute: number;
+  authFailuresPerMinute: number;
+  sessionsPerMinute: number;
+  pairingPerMinute: number;
 }
 
 // ajv-formats ships CJS; under ESM its default export sits one level down.
@@ -345,7 +377,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
 
   const jwtSecret = v.TROUPE_JWT_SECRET ?? DEV_JWT_SECRET;
   const key = Buffer.from(secretKey ?? Buffer.from(DEV_SECRET_KEY_HEX, 'hex'));
-  const cfg: Omit<Config, 'jwtSecret' | 'secretKey'> = {
+  const cfg: Omit<Config, 'jwtSecret' | 'secretKey' | 'metricsToken'> = {
     port: v.PORT,
     host,
     loopbackOnly: secrets.loopbackOnly,
@@ -387,12 +419,24 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     commandTimeoutMs: v.TROUPE_COMMAND_TIMEOUT_MS,
     outboundAllow,
     skillHosts: v.TROUPE_SKILL_HOSTS.split(',').map((s) => s.trim().toLowerCase()).filter(Boolean),
+    rateLimits: {
+      perMinute: v.TROUPE_RATE_LIMIT_PER_MINUTE,
+      perIpPerMinute: v.TROUPE_RATE_LIMIT_PER_IP_PER_MINUTE,
+      authFailuresPerMinute: v.TROUPE_RATE_LIMIT_AUTH_FAILURES_PER_MINUTE,
+      sessionsPerMinute: v.TROUPE_RATE_LIMIT_SESSIONS_PER_MINUTE,
+      pairingPerMinute: v.TROUPE_RATE_LIMIT_PAIRING_PER_MINUTE,
+    },
+    trustProxy: v.TROUPE_TRUST_PROXY,
+    realtimeRecheckMs: v.TROUPE_REALTIME_RECHECK_MS,
+    maxWaitSeconds: v.TROUPE_MAX_WAIT_SECONDS,
   };
+  const metricsToken = v.TROUPE_METRICS_TOKEN;
   // Secrets are getters, not enumerable: JSON.stringify(config) or a log of it shows neither,
   // and the key's bytes cannot be overwritten through a returned Buffer.
   Object.defineProperties(cfg, {
     jwtSecret: { get: () => jwtSecret, enumerable: false },
     secretKey: { get: () => Buffer.from(key), enumerable: false },
+    metricsToken: { get: () => metricsToken, enumerable: false },
   });
   return deepFreeze(cfg) as unknown as Config;
 }

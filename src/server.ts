@@ -4,7 +4,7 @@
  */
 import http from 'node:http';
 import type { Duplex } from 'node:stream';
-import { createApp } from './http/app.js';
+import { createApp, type AppOptions } from './http/app.js';
 import { config } from './config.js';
 import { attachSocketIO } from './realtime/socketio.js';
 import { attachAgentWebSocket } from './realtime/agent-ws.js';
@@ -18,9 +18,9 @@ export interface ApiServer {
   close(): Promise<void>;
 }
 
-export async function startApiServer(opts: { port?: number; host?: string } = {}): Promise<ApiServer> {
+export async function startApiServer(opts: { port?: number; host?: string } & AppOptions = {}): Promise<ApiServer> {
   installDefaultPorts();
-  const app = createApp();
+  const app = createApp({ rateLimits: opts.rateLimits });
   const server = http.createServer(app.callback());
   // SSE streams and long-polls must not be cut by Node's default request timeout.
   server.requestTimeout = 0;

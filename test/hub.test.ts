@@ -139,15 +139,20 @@ describe('agent hub: connections, tasks, /ws, updates, webhooks', function () {
     const b = await agentWithKey();
     const c = await agentWithKey();
     const code = await call('POST', '/api/v1/pairing-codes', { token: a.key, body: {} });
-    expect((await call('POST', '/api/v1/connections', { token: a.key, body: { pairingCode: code.body.code } })).status).to.equal(400);
+    // Own, used, expired and unknown codes get one status and one text (issue 12, finding 9): a
+    // guesser learns nothing about which codes exist.
+    const own = await call('POST', '/api/v1/connections', { token: a.key, body: { pairingCode: code.body.code } });
     expect((await call('POST', '/api/v1/connections', { token: b.key, body: { pairingCode: code.body.code } })).status).to.equal(201);
-    expect((await call('POST', '/api/v1/connections', { token: c.key, body: { pairingCode: code.body.code } })).status).to.equal(409);
+    const used = await call('POST', '/api/v1/connections', { token: c.key, body: { pairingCode: code.body.code } });
     const old = await call('POST', '/api/v1/pairing-codes', { token: a.key, body: {} });
     await db('pairing_codes').where({ code: old.body.code }).update({ expires_at: db.raw("now() - interval '1 second'") });
     const expired = await call('POST', '/api/v1/connections', { token: c.key, body: { pairingCode: old.body.code } });
-    expect(expired.status).to.equal(410);
-    expect(expired.body.error).to.match(/expired/);
-    expect((await call('POST', '/api/v1/connections', { token: c.key, body: { pairingCode: 'NOPE1234' } })).status).to.equal(400);
+    const unknown = await call('POST', '/api/v1/connections', { token: c.key, body: { pairingCode: 'NOPE1234' } });
+    for (const r of [own, used, expired, unknown]) {
+      expect(r.status).to.equal(400);
+      expect(r.body).to.deep.equal(unknown.body);
+    }
+    expect(unknown.body.error).to.match(/cannot be used/);
     expect((await call('POST', '/api/v1/connections', { token: c.key, body: {} })).status).to.equal(400);
     expect((await call('POST', '/api/v1/tasks', { token: c.key, body: { toAgentId: a.id, title: 'x', message: 'y' } })).status).to.equal(404);
     const { url } = await apiServer();

@@ -24,6 +24,14 @@ export const PREFIX = process.env.TROUPE_REDIS_PREFIX || 'troupe-bench';
 export const INSTANCE = process.env.TROUPE_INSTANCE || 'bench';
 export const IMAGE = TEST_IMAGE;
 export const REDIS_URL = process.env.REDIS_URL || 'redis://127.0.0.1:6379';
+/** Every rate limit off (0), for processes a harness floods on purpose. */
+export const RATE_LIMITS_OFF: Record<string, string> = {
+  TROUPE_RATE_LIMIT_PER_MINUTE: '0',
+  TROUPE_RATE_LIMIT_PER_IP_PER_MINUTE: '0',
+  TROUPE_RATE_LIMIT_AUTH_FAILURES_PER_MINUTE: '0',
+  TROUPE_RATE_LIMIT_SESSIONS_PER_MINUTE: '0',
+  TROUPE_RATE_LIMIT_PAIRING_PER_MINUTE: '0',
+};
 export const JWT_SECRET = process.env.TROUPE_JWT_SECRET || 'troupe-bench-secret-not-for-production';
 const ADMIN_DB_URL = process.env.BENCH_ADMIN_DATABASE_URL || 'postgres://troupe:troupe@127.0.0.1:5432/troupe';
 /** Set BENCH_DATABASE_URL to use an existing database as is (it is migrated, never dropped). */
@@ -120,6 +128,9 @@ export async function startStack(opts: { workerConcurrency: number }): Promise<S
     // The concurrency scenario runs hundreds of sessions in one project: no per-project quotas.
     TROUPE_PROJECT_MAX_SANDBOXES: '0',
     TROUPE_PROJECT_MAX_RUNNING_SESSIONS: '0',
+    // The bench is one client creating sessions as fast as the stack takes them, from one address:
+    // rate limits off, so it measures the runtime and not the limiter (test/rate-limits.test.ts covers them).
+    ...RATE_LIMITS_OFF,
     PORT: String(port),
     HOST: '127.0.0.1',
   };

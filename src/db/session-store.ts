@@ -180,6 +180,17 @@ export async function lastStatusEvent(sessionId: string): Promise<EventRow | und
   return db('session_events').where({ session_id: sessionId, event_type: 'status' }).orderBy('event_index', 'desc').first();
 }
 
+/**
+ * Up to `limit` events before `before` (exclusive; undefined: the newest), newest first, optionally
+ * of some types only: for reading a long log backwards a page at a time.
+ */
+export async function loadEventsBefore(sessionId: string, before: number | undefined, limit: number, types?: EventRow['event_type'][]): Promise<EventRow[]> {
+  const q = db('session_events').where({ session_id: sessionId }).orderBy('event_index', 'desc').limit(limit);
+  if (before !== undefined) q.andWhere('event_index', '<', before);
+  if (types) q.whereIn('event_type', types);
+  return q;
+}
+
 export async function loadEvents(sessionId: string, opts: { after?: number; limit?: number; offset?: number } = {}): Promise<EventRow[]> {
   const q = db('session_events').where({ session_id: sessionId }).orderBy('event_index');
   if (opts.after !== undefined) q.andWhere('event_index', '>', opts.after);

@@ -10,16 +10,25 @@ import { bodyParser } from '@koa/bodyparser';
 import { config } from '../config.js';
 import { log } from '../log.js';
 import { HttpError, toHttpError } from './errors.js';
-import { authenticateToken, bearerToken } from './auth.js';
+import { bearerToken } from './auth.js';
+import { clientIp, rateLimits as defaultRateLimits, type RateLimits } from './rate-limit.js';
 import { routes, validateInput, type CompiledRoute } from './registry.js';
+import type { Principal } from '../domain/principal.js';
 import { withIdempotency } from './idempotency.js';
 import { bullBoard } from './bull-board.js';
 import { httpRequests } from '../lib/metrics.js';
 import { isTransient } from '../lib/transient.js';
 import './routes/index.js';
 
-export function createApp(): Koa {
-  const app = new Koa({ proxy: true });
+export interface AppOptions {
+  /** The rate limits to apply (default: the process's, from config); tests pass their own small ones. */
+  rateLimits?: RateLimits;
+}
+
+export function createApp(opts: AppOptions = {}): Koa {
+  // Forwarded headers are believed only with TROUPE_TRUST_PROXY (a client could write them).
+  const app = new Koa({ proxy: config.trustProxy > 0, maxIpsCount: config.trustProxy });
+  const limits = opts.rateLimits ?? defaultRateLimits();
 
   app.use(async (ctx, next) => {
     const started = process.hrtime.bigint();
@@ -84,6 +93,10 @@ export function createApp(): Koa {
     }
   });
 
+  // Per client address, before anything else is done for the request (the operational routes
+  // are exempt: load balancers and Prometheus poll them).
+  app.use(limits.perIp(new Set(routes.filter((r) => r.auth === 'none').map((r) => r.path))));
+
   // Bull Board (admins only) before our body parser: it parses its own requests.
   app.use(bullBoard());
 
@@ -99,17 +112,22 @@ export function createApp(): Koa {
   );
 
   const router = new Router();
-  for (const route of routes) mount(router, route);
+  for (const route of routes) mount(router, route, limits);
   app.use(router.routes());
   app.use(router.allowedMethods({ throw: false }));
   return app;
 }
 
-function mount(router: Router, route: CompiledRoute): void {
+function mount(router: Router, route: CompiledRoute, limits: RateLimits): void {
   router[route.method](route.path, async (ctx) => {
     ctx.state.routePath = route.path;
     const token = bearerToken(ctx.get('authorization')) ?? (route.tokenFromQuery && typeof ctx.query.access_token === 'string' ? ctx.query.access_token : null);
-    const principal = route.auth === 'none' ? (undefined as never) : await authenticateToken(token);
+    let principal = undefined as never as Principal;
+    if (route.auth !== 'none') {
+      const ip = clientIp(ctx.req);
+      principal = await limits.authenticate(token, ip);
+      await limits.forPrincipal(principal, route.limit ?? 'default', ip);
+    }
     if (route.body && ['post', 'patch', 'put'].includes(route.method) && ctx.request.length && !ctx.is('json')) {
       throw new HttpError(415, 'Expected Content-Type: application/json');
     }

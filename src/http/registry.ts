@@ -8,6 +8,7 @@ import { assertValid, compileBody, compileQuery, type JsonSchema } from './schem
 import type { FromSchema, JSONSchema } from 'json-schema-to-ts';
 import { HttpError } from './errors.js';
 import type { Principal } from './auth.js';
+import type { LimitClass } from './rate-limit.js';
 
 export interface RouteInput<B = any, Q = any> {
   params: Record<string, string>;
@@ -33,6 +34,12 @@ export interface RouteDef<B = any, Q = any> {
   idempotent?: boolean;
   /** Also accept the token as ?access_token= (EventSource in browsers cannot set headers). */
   tokenFromQuery?: boolean;
+  /**
+   * Rate limit class besides the general per-principal one (http/rate-limit.ts): 'session' for
+   * routes that create sessions, conversations, chats, pairs, tasks or sandboxes; 'pairing' for
+   * redeeming pairing codes.
+   */
+  limit?: LimitClass;
   /** Streaming routes write ctx.body themselves and return undefined. */
   stream?: boolean;
   handler: (ctx: Koa.Context, input: RouteInput<B, Q>) => Promise<unknown>;

@@ -1,4 +1,11 @@
-/** Prometheus metrics, served at GET /metrics. */
+/**
+ * Prometheus metrics, served at GET /metrics (loopback clients, or TROUPE_METRICS_TOKEN: see
+ * `metricsAccess`). Label values must come from small fixed sets: every distinct value is a new
+ * time series kept for the life of the process, so anything a model or a client chooses (a tool
+ * name) is collapsed first (`toolLabel`).
+ */
+import net from 'node:net';
+import crypto from 'node:crypto';
 import client from 'prom-client';
 
 export const registry = new client.Registry();
@@ -24,6 +31,25 @@ export const activeSessions = new client.Gauge({
   registers: [registry],
 });
 
+/**
+ * The tools every session may be offered by name: the built-ins (runtime/tools.ts) and the task
+ * tools (services/tasks.ts). Listed here rather than imported so the api's import graph stays off
+ * the runtime; test/metrics-access.test.ts checks this list against both.
+ */
+export const KNOWN_TOOLS: ReadonlySet<string> = new Set([
+  'bash', 'read_file', 'write_file', 'edit_file', 'list_files', 'finish', 'task_reply', 'task_update_status',
+]);
+
+/**
+ * The `tool` label of a tool call. The name is the model's choice: anything it makes up (and MCP
+ * tool names, which come from the agent's MCP servers) would each add a series for ever. Known
+ * tools keep their name; MCP tools share `mcp`; anything else is `other`.
+ */
+export function toolLabel(name: string): string {
+  if (KNOWN_TOOLS.has(name)) return name;
+  return name.startsWith('mcp__') ? 'mcp' : 'other';
+}
+
 export const toolCalls = new client.Histogram({
   name: 'troupe_tool_call_duration_seconds',
   help: 'Tool call duration by tool name',
@@ -39,3 +65,31 @@ export const modelCalls = new client.Histogram({
   buckets: [0.05, 0.1, 0.5, 1, 5, 15, 60],
   registers: [registry],
 });
+
+export type MetricsAccess = 'ok' | 'unauthorized' | 'forbidden';
+
+function isLoopbackAddress(addr: string | undefined): boolean {
+  if (!addr) return false;
+  const a = addr.startsWith('::ffff:') ? addr.slice(7) : addr;
+  if (net.isIPv4(a)) return a.split('.')[0] === '127';
+  return a === '::1';
+}
+
+/**
+ * Who may read /metrics (process internals, route names, load): a client on this machine, or one
+ * that presents TROUPE_METRICS_TOKEN as a bearer token. A request a reverse proxy relayed
+ * (X-Forwarded-For / Forwarded present) is not "on this machine", though its socket is loopback:
+ * otherwise a proxy in front of the api would open /metrics to the internet.
+ */
+export function metricsAccess(req: { remoteAddress: string | undefined; forwarded: boolean; authorization: string | undefined }, token: string | undefined): MetricsAccess {
+  if (token) {
+    const m = /^Bearer\s+(\S+)\s*$/i.exec(req.authorization ?? '');
+    if (m) {
+      const given = crypto.createHash('sha256').update(m[1]).digest();
+      const want = crypto.createHash('sha256').update(token).digest();
+      return crypto.timingSafeEqual(given, want) ? 'ok' : 'unauthorized';
+    }
+  }
+  if (isLoopbackAddress(req.remoteAddress) && !req.forwarded) return 'ok';
+  return token ? 'unauthorized' : 'forbidden';
+}

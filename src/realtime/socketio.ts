@@ -13,12 +13,15 @@ import { Server, type Socket } from 'socket.io';
 import { createAdapter } from '@socket.io/redis-streams-adapter';
 import { config } from '../config.js';
 import { getSession, type EventRow } from '../db/session-store.js';
-import { authenticateToken, bearerToken, type Principal } from '../http/auth.js';
+import { bearerToken, type Principal } from '../http/auth.js';
+import { clientIp, rateLimits } from '../http/rate-limit.js';
 import { compileBody } from '../http/schema.js';
 import { createRedis } from '../lib/redis.js';
 import { isUuid, membershipOf } from '../services/access.js';
+import { maySeeSession } from '../services/session-access.js';
 import { projectChannel, sessionChannel, type BusMessage } from './bus.js';
 import { listen } from './subscriber.js';
+import { cachedCheck, reauthenticate, watchAccess } from './recheck.js';
 
 const subscribeSchema = {
   oneOf: [
@@ -54,7 +57,9 @@ export function attachSocketIO(server: http.Server): { io: Server; close(): Prom
   io.use(async (socket, next) => {
     try {
       const token = (socket.handshake.auth as { token?: string })?.token ?? bearerToken(socket.handshake.headers.authorization);
-      socket.data.principal = await authenticateToken(token ?? null);
+      // Bad tokens count against the address, as on REST (http/rate-limit.ts).
+      socket.data.principal = await rateLimits().authenticate(token ?? null, clientIp(socket.request));
+      socket.data.token = token ?? null;
       next();
     } catch (err) {
       next(new Error((err as Error).message));
@@ -104,7 +109,29 @@ export function attachSocketIO(server: http.Server): { io: Server; close(): Prom
 
   io.on('connection', (socket: Socket) => {
     const principal = socket.data.principal as Principal;
+    const token = socket.data.token as string | null;
     const joined = new Set<string>();
+
+    // Every period: the token still authenticates, and each joined room is still the caller's to
+    // see; otherwise the socket is told why and disconnected.
+    const unwatch = watchAccess(async () => {
+      if (!(await cachedCheck(token, 'auth', async () => Boolean(await reauthenticate(token))))) return false;
+      for (const room of joined) {
+        const ok = await cachedCheck(token, room, async () => {
+          const now = await reauthenticate(token);
+          if (!now) return false;
+          const [kind, id] = room.split(':');
+          if (kind === 'project') return Boolean(await membershipOf(now, id));
+          const s = await getSession(id);
+          return Boolean(s && (await maySeeSession(now, s)));
+        });
+        if (!ok) return false;
+      }
+      return true;
+    }, () => {
+      socket.emit('access_revoked', { error: 'Access was revoked (key revoked, membership removed or token expired): reconnect with a valid token' });
+      socket.disconnect(true);
+    });
 
     socket.on('subscribe', async (arg: unknown, ack?: Ack) => {
       const reply: Ack = typeof ack === 'function' ? ack : () => {};
@@ -125,7 +152,8 @@ export function attachSocketIO(server: http.Server): { io: Server; close(): Prom
           return reply({ ok: true });
         }
         const s = isUuid(a.conversation_id) ? await getSession(a.conversation_id) : null;
-        if (!s || !(await membershipOf(principal, s.project_id)) || (principal.kind === 'agent' && s.agent_id !== principal.agentId)) {
+        // Project membership, an agent key's own agent, a chat's owner: the one rule (services/session-access.ts).
+        if (!s || !(await maySeeSession(principal, s))) {
           return reply({ error: 'Conversation not found' });
         }
         const room = `conversation:${s.id}`;
@@ -151,6 +179,7 @@ export function attachSocketIO(server: http.Server): { io: Server; close(): Prom
     });
 
     socket.on('disconnect', () => {
+      unwatch();
       for (const room of joined) release(room);
       joined.clear();
     });

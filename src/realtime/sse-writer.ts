@@ -54,6 +54,20 @@ export class SseWriter {
     this.res.write(frame);
   }
 
+  /** Resolves once the client has taken what was written (at once if nothing waits, or it is gone). */
+  drained(): Promise<void> {
+    if (!this.open || !this.res.writableNeedDrain) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = () => {
+        this.res.off('drain', done);
+        this.res.off('close', done);
+        resolve();
+      };
+      this.res.once('drain', done);
+      this.res.once('close', done);
+    });
+  }
+
   onClose(fn: () => void): void {
     if (!this.open) fn();
     else this.closeHandlers.push(fn);

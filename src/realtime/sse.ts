@@ -52,6 +52,24 @@ function liveFrame(m: Framed): { key: string; frame: Buffer } {
   return f;
 }
 
+/** Durable events read per query when replaying a log: a long log is never loaded whole. */
+export const REPLAY_PAGE = 500;
+
+/**
+ * Every durable event after `after`, in order, read a page at a time; between pages it waits
+ * until the client has taken what was written (so a slow client does not make us buffer the log).
+ */
+async function replayAfter(sse: SseWriter, sessionId: string, after: number, emit: (e: EventRow) => void, ended: () => boolean): Promise<void> {
+  let cursor = after;
+  for (;;) {
+    const page = await loadEvents(sessionId, { after: cursor, limit: REPLAY_PAGE });
+    for (const e of page) emit(e);
+    if (page.length < REPLAY_PAGE || ended()) return;
+    cursor = page[page.length - 1].event_index;
+    await sse.drained();
+  }
+}
+
 export async function streamSession(sse: SseWriter, sessionId: string, afterIndex: number): Promise<void> {
   let sent = afterIndex;
   let held: BusMessage[] | null = [];
@@ -112,7 +130,7 @@ export async function streamSession(sse: SseWriter, sessionId: string, afterInde
   const handle = async (m: BusMessage) => {
     if (handleNow(m)) return;
     // A durable event arrived ahead of its predecessors: read them from the log first.
-    for (const e of await loadEvents(sessionId, { after: sent })) emitDurable(e);
+    await replayAfter(sse, sessionId, sent, emitDurable, () => ended);
     emitDurable((m as Extract<BusMessage, { type: 'event' }>).event);
   };
 
@@ -124,9 +142,7 @@ export async function streamSession(sse: SseWriter, sessionId: string, afterInde
   // keepalive as a backstop, read the log for durable events this stream has not sent.
   const catchUp = () => {
     if (held || ended) return;
-    enqueue(async () => {
-      for (const e of await loadEvents(sessionId, { after: sent })) emitDurable(e);
-    });
+    enqueue(() => replayAfter(sse, sessionId, sent, emitDurable, () => ended));
   };
   const stopResync = onReconnect(catchUp);
   const tick = () => {
@@ -142,7 +158,7 @@ export async function streamSession(sse: SseWriter, sessionId: string, afterInde
   }, Math.round(KEEPALIVE_MS * (0.5 + Math.random() / 2)));
   sse.onClose(end);
 
-  for (const e of await loadEvents(sessionId, { after: afterIndex })) emitDurable(e);
+  await replayAfter(sse, sessionId, afterIndex, emitDurable, () => ended);
   if (!ended) for (const d of await bufferedDeltas(sessionId)) if (d.type !== 'event' && d.type !== 'dashboard') emitLive(d);
   const backlog = held;
   held = null;

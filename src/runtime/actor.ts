@@ -13,7 +13,7 @@
  */
 import { config } from '../config.js';
 import { getSession, loadEvents, writeSession, type NewEvent, type SessionRow } from '../db/session-store.js';
-import { activeSessions, modelCalls, sessionActivations, toolCalls } from '../lib/metrics.js';
+import { activeSessions, modelCalls, sessionActivations, toolCalls, toolLabel } from '../lib/metrics.js';
 import type { Logger } from '../log.js';
 import { publishLive, type LiveMessage } from '../realtime/bus.js';
 import { announceReleased } from './control.js';
@@ -185,7 +185,7 @@ class Turns {
     // Stand down the moment we are told to, even if Docker is slow to kill the process (a
     // frozen container cannot run the kill); whoever resumes the session cleans up the run.
     const outcome = await untilAborted(this.signal, run);
-    toolCalls.observe({ tool: call.name }, (Date.now() - t0) / 1000);
+    toolCalls.observe({ tool: toolLabel(call.name) }, (Date.now() - t0) / 1000);
     this.standDownIfAborted();
     return outcome;
   }

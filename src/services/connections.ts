@@ -5,7 +5,7 @@ import { db } from '../db/knex.js';
 import type { AgentRow } from '../db/repositories/agents.js';
 import * as agents from '../db/repositories/agents.js';
 import * as connections from '../db/repositories/connections.js';
-import { badRequest, conflict, gone, notFound } from '../domain/errors.js';
+import { badRequest, conflict, notFound } from '../domain/errors.js';
 import { isUuid } from './access.js';
 import { emitToAgent } from './hub.js';
 import { cancelTasksBetween } from './tasks.js';
@@ -24,17 +24,21 @@ export async function createPairingCode(agent: Party) {
   return { code, expiresAt: expiresAt.toISOString() };
 }
 
+/**
+ * One answer for every code that cannot be redeemed (unknown, already used, expired, or the
+ * redeemer's own): 400 with the same text, so trying codes tells a guesser nothing about which
+ * exist. Guessing itself is rate limited (POST /api/v1/connections, http/rate-limit.ts).
+ */
+const unusableCode = () => badRequest('This pairing code cannot be used (it is unknown, used or expired): ask the other agent for a new one');
+
 export async function redeemPairingCode(agent: Party, pairingCode: string, approval: connections.Approval = 'auto') {
   const code = pairingCode.trim().toUpperCase();
   const row = await connections.pairingCode(code);
-  if (!row) throw badRequest('Unknown pairing code: ask the other agent for a new one');
-  if (row.agent_id === agent.id) throw badRequest('An agent cannot redeem its own pairing code');
+  if (!row || row.agent_id === agent.id) throw unusableCode();
   const conn = await db.transaction(async (tx) => {
     // Single use: only the first redeemer flips redeemed_at.
     const claimed = await connections.claimPairingCode(tx, code);
-    if (!claimed) {
-      throw row.redeemed_at ? conflict('This pairing code was already used') : gone('This pairing code has expired: ask for a new one');
-    }
+    if (!claimed) throw unusableCode();
     const existing = await connections.activeBetween(row.agent_id, agent.id, tx);
     if (existing) throw conflict('These agents are already connected');
     return connections.insert(tx, { agent_id: row.agent_id, with_agent_id: agent.id, approval });

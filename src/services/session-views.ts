@@ -5,7 +5,8 @@
  */
 import * as sessionViews from '../db/repositories/session-views.js';
 import type { SessionViewRow } from '../db/repositories/session-views.js';
-import type { EventRow, SessionRow } from '../db/session-store.js';
+import { loadEventsBefore, type EventRow, type SessionRow } from '../db/session-store.js';
+import { messagesView } from '../runtime/context.js';
 
 export type { SessionViewRow };
 export type { SessionViewFilter } from '../db/repositories/session-views.js';
@@ -82,4 +83,36 @@ export function eventView(e: EventRow) {
     id: e.id, session_id: e.session_id, event_index: e.event_index, event_type: e.event_type,
     event_source: e.event_source, payload: e.payload, created_at: e.created_at,
   };
+}
+
+/** Events read per query when paging a log backwards, and the most one page of messages reads. */
+const EVENT_PAGE = 500;
+const MAX_WINDOW = 20_000;
+
+/**
+ * The newest `limit` messages (content-block view) before event `before`, read backwards a page
+ * of events at a time, so a session with a huge log is never loaded whole. `before` for the next
+ * (older) page is the event_index of the first message returned; null when there is nothing older.
+ */
+export async function messagesPage(sessionId: string, opts: { limit: number; before?: number }) {
+  let window: EventRow[] = [];
+  let cursor = opts.before;
+  let atStart = false;
+  for (;;) {
+    const page = await loadEventsBefore(sessionId, cursor, EVENT_PAGE, ['message', 'tool_use', 'tool_result']);
+    window = page.reverse().concat(window);
+    if (page.length < EVENT_PAGE) {
+      atStart = true;
+      break;
+    }
+    cursor = window[0].event_index;
+    // More than `limit` messages: the first may have begun before the window, the rest are whole.
+    if (messagesView(sessionId, window).length > opts.limit || window.length >= MAX_WINDOW) break;
+  }
+  let msgs = messagesView(sessionId, window);
+  if (!atStart && msgs.length > 1) msgs = msgs.slice(1);
+  const out = msgs.slice(-opts.limit);
+  const hasMore = !atStart || msgs.length > out.length;
+  const indexOf = new Map(window.map((e) => [e.id, e.event_index]));
+  return { messages: out, has_more: hasMore, before: hasMore && out.length ? indexOf.get(out[0].id) ?? null : null };
 }

@@ -32,4 +32,12 @@ export const procEnv: Record<string, string> = {
   TROUPE_PROJECT_MAX_RUNNING_SESSIONS: '0',
   TROUPE_LOG_LEVEL: 'info',
   HOST: '127.0.0.1',
+  // The suite floods the api from one address on purpose (load, fuzz with bad tokens, retries
+  // during outages): rate limits off, so a fault is never hidden behind (or mistaken for) a 429.
+  // test/rate-limits.test.ts covers the limits.
+  TROUPE_RATE_LIMIT_PER_MINUTE: '0',
+  TROUPE_RATE_LIMIT_PER_IP_PER_MINUTE: '0',
+  TROUPE_RATE_LIMIT_AUTH_FAILURES_PER_MINUTE: '0',
+  TROUPE_RATE_LIMIT_SESSIONS_PER_MINUTE: '0',
+  TROUPE_RATE_LIMIT_PAIRING_PER_MINUTE: '0',
 };

@@ -21,7 +21,7 @@ defineRoute({
 defineRoute({
   method: 'post', path: `${P}/agents/:agentId/chat-sessions`, tag: TAG,
   summary: 'Start a chat session: its first conversation (trigger_type chat) is queued with the message',
-  body: chatMessageBody, status: 201, idempotent: true,
+  body: chatMessageBody, status: 201, idempotent: true, limit: 'session',
   handler: async (_ctx, { principal, params, body }) => {
     const m = await requireProject(principal, params.projectId, 'write');
     await assertActsAsSelf(principal, params.agentId); // an agent key never starts another agent's conversations
@@ -33,7 +33,7 @@ defineRoute({
 defineRoute({
   method: 'post', path: `${P}/chat-sessions/:sessionId/messages`, tag: TAG,
   summary: "Follow-up: to the chat's current conversation, or (once it has ended) to a new one that starts with the chat's history",
-  body: chatMessageBody, status: 201, idempotent: true,
+  body: chatMessageBody, status: 201, idempotent: true, limit: 'session',
   handler: async (_ctx, { principal, params, body }) => {
     const m = await requireProject(principal, params.projectId, 'write');
     const { message, conversation, newConversation } = await postFollowUp(m, params.sessionId, body.message);

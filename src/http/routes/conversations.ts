@@ -1,9 +1,10 @@
 /** Seed 004 conversations: sessions seen from a project and an agent. */
 import { defineRoute } from '../registry.js';
+import { requireVisibleSession } from '../../services/session-access.js';
 import { nonEmpty, obj, pagination } from '../schema.js';
-import { assertActsAsSelf, ownSession, requireProject } from '../../services/access.js';
+import { assertActsAsSelf, requireProject } from '../../services/access.js';
 import { requireAgent } from '../../services/agents.js';
-import { pauseSession, requireSession, resumeSession, assertDirectMessages, sendMessage, stopSession } from '../../services/sessions.js';
+import { pauseSession, resumeSession, assertDirectMessages, sendMessage, stopSession } from '../../services/sessions.js';
 import { conversationView, eventView, listSessionViews, withViewData } from '../../services/session-views.js';
 import { loadEvents } from '../../db/session-store.js';
 
@@ -36,7 +37,7 @@ defineRoute({
   query: getConversationQuery,
   handler: async (_ctx, { principal, params, query }) => {
     await requireProject(principal, params.projectId, 'read');
-    const s = ownSession(principal, await requireSession([params.projectId], params.conversationId));
+    const s = await requireVisibleSession(principal, [params.projectId], params.conversationId);
     const out: Record<string, unknown> = conversationView(await withViewData(s));
     if (query.include_events) {
       const events = await loadEvents(s.id, { limit: query.event_limit, offset: query.event_offset });
@@ -59,7 +60,7 @@ defineRoute({
   query: eventsQuery,
   handler: async (_ctx, { principal, params, query }) => {
     await requireProject(principal, params.projectId, 'read');
-    const s = ownSession(principal, await requireSession([params.projectId], params.conversationId));
+    const s = await requireVisibleSession(principal, [params.projectId], params.conversationId);
     const limit = query.event_limit ?? query.limit;
     const offset = query.event_offset ?? query.offset;
     const events = await loadEvents(s.id, { limit, offset });
@@ -75,7 +76,7 @@ for (const action of ['pause', 'resume', 'stop'] as const) {
     body: obj({}),
     handler: async (_ctx, { principal, params }) => {
       await requireProject(principal, params.projectId, 'write');
-      const s = ownSession(principal, await requireSession([params.projectId], params.conversationId));
+      const s = await requireVisibleSession(principal, [params.projectId], params.conversationId);
       if (action === 'pause') await pauseSession(s);
       if (action === 'resume') await resumeSession(s);
       if (action === 'stop') await stopSession(s);
@@ -92,7 +93,7 @@ defineRoute({
   body: conversationMessageBody, idempotent: true,
   handler: async (_ctx, { principal, params, body }) => {
     await requireProject(principal, params.projectId, 'write');
-    const s = ownSession(principal, await requireSession([params.projectId], params.conversationId));
+    const s = await requireVisibleSession(principal, [params.projectId], params.conversationId);
     assertDirectMessages(s);
     const { session, event } = await sendMessage(s, body.message);
     return { status: session.status, message_id: event.id, event_index: event.event_index };

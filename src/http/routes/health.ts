@@ -3,7 +3,9 @@ import { defineRoute } from '../registry.js';
 import { pingDb } from '../../db/knex.js';
 import { pingRedis } from '../../lib/redis.js';
 import { liveWorkers } from '../../lib/heartbeat.js';
-import { registry } from '../../lib/metrics.js';
+import { metricsAccess, registry } from '../../lib/metrics.js';
+import { config } from '../../config.js';
+import { HttpError } from '../errors.js';
 import { buildOpenApi } from '../openapi.js';
 
 defineRoute({
@@ -32,9 +34,17 @@ defineRoute({
 });
 
 defineRoute({
-  method: 'get', path: '/metrics', tag: 'Operations', summary: 'Prometheus metrics', auth: 'none', stream: true,
+  method: 'get', path: '/metrics', tag: 'Operations', auth: 'none', stream: true,
+  summary: 'Prometheus metrics: loopback clients, or anyone with Authorization: Bearer <TROUPE_METRICS_TOKEN>',
   handler: async (ctx) => {
     ctx.state.quietLog = true;
+    const access = metricsAccess({
+      remoteAddress: ctx.req.socket.remoteAddress,
+      forwarded: Boolean(ctx.get('x-forwarded-for') || ctx.get('forwarded')),
+      authorization: ctx.get('authorization') || undefined,
+    }, config.metricsToken);
+    if (access === 'unauthorized') throw new HttpError(401, 'Metrics need Authorization: Bearer <TROUPE_METRICS_TOKEN>');
+    if (access === 'forbidden') throw new HttpError(403, 'Metrics are served to loopback clients only; set TROUPE_METRICS_TOKEN to read them from elsewhere');
     ctx.type = registry.contentType;
     ctx.body = await registry.metrics();
     return undefined;

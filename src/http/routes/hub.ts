@@ -6,7 +6,8 @@
 import { defineRoute } from '../registry.js';
 import { idOrHandle, nonEmpty, obj } from '../schema.js';
 import { forbidden } from '../errors.js';
-import { isAdmin } from '../auth.js';
+import { bearerToken, isAdmin } from '../auth.js';
+import { cachedCheck, reauthenticate, watchAccess } from '../../realtime/recheck.js';
 import { actingAgent } from '../../services/acting-agent.js';
 import * as connections from '../../services/connections.js';
 import * as tasks from '../../services/tasks.js';
@@ -28,7 +29,7 @@ defineRoute({
 export const connectBody = obj({ pairingCode: { type: 'string', minLength: 4, maxLength: 32 }, approval: { type: 'string', enum: ['auto', 'require'] }, asAgentId }, ['pairingCode']);
 defineRoute({
   method: 'post', path: '/api/v1/connections', tag: 'Agent hub (003)', summary: 'Redeem a pairing code: connect the two agents (both get agent.connected)',
-  body: connectBody, status: 201,
+  body: connectBody, status: 201, limit: 'pairing',
   handler: async (_ctx, { principal, body }) => connections.redeemPairingCode(await actingAgent(principal, body.asAgentId, 'write'), body.pairingCode, body.approval),
 });
 defineRoute({
@@ -45,7 +46,7 @@ defineRoute({
 export const createTaskBody = obj({ toAgentId: { ...idOrHandle, description: 'The connected agent to ask (its id, or its handle)' }, title: nonEmpty(500), message: nonEmpty(100_000), asAgentId }, ['toAgentId', 'title', 'message']);
 defineRoute({
   method: 'post', path: '/api/v1/tasks', tag: 'Agent hub (003)', summary: 'Create a task for a connected agent',
-  body: createTaskBody, status: 201, idempotent: true,
+  body: createTaskBody, status: 201, idempotent: true, limit: 'session',
   handler: async (_ctx, { principal, body }) => tasks.createTask(await actingAgent(principal, body.asAgentId, 'write'), body),
 });
 defineRoute({
@@ -104,8 +105,15 @@ defineRoute({
       sse.send(d.event.type, { ...d.event, agentId: d.agentId, cursor: d.cursor, createdAt: d.createdAt });
     });
     const keepalive = setInterval(() => sse.send('keepalive', { time: new Date().toISOString() }), KEEPALIVE_MS);
+    // An expired token (or one of a user no longer listed) ends the stream within a period.
+    const token = bearerToken(ctx.get('authorization')) ?? (typeof ctx.query.access_token === 'string' ? ctx.query.access_token : null);
+    const unwatch = watchAccess(() => cachedCheck(token, 'debug', async () => {
+      const now = await reauthenticate(token);
+      return Boolean(now && isAdmin(now));
+    }), () => sse.end());
     sse.onClose(() => {
       clearInterval(keepalive);
+      unwatch();
       stop();
     });
     return undefined;

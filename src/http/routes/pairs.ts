@@ -39,7 +39,7 @@ export const endBody = obj({
 for (const base of ['/pair-sessions', '/api/v1/pair-sessions']) {
   defineRoute({
     method: 'post', path: base, tag: TAG, summary: 'Create a pair session (generator + reviewer, one shared workspace sandbox)',
-    body: createPairBody, status: 201, idempotent: true,
+    body: createPairBody, status: 201, idempotent: true, limit: 'session',
     handler: async (_ctx, { principal, body }) => {
       const m = await resolveProject(principal, body.project_id, 'write');
       // An agent key pairs only itself with another agent, and plays its own turns.

@@ -1,17 +1,19 @@
 /** Seed 002: sandboxes and the sessions inside them, plus POST /api/v1/sessions (a session with its own sandbox). */
 import { defineRoute } from '../registry.js';
+import { requireVisibleSession } from '../../services/session-access.js';
 import type { Principal } from '../auth.js';
 import { idOrHandle, obj, uuid } from '../schema.js';
-import { loadEvents } from '../../db/session-store.js';
-import { badRequest, conflict, upstreamFailed } from '../../domain/errors.js';
-import { assertActsAsSelf, assertOwn, ownAgent, ownSession, projectIdsOf, requireProject, resolveProject } from '../../services/access.js';
+import { getSession, loadEvents } from '../../db/session-store.js';
+import { badRequest, conflict, isDomainError, upstreamFailed } from '../../domain/errors.js';
+import { config } from '../../config.js';
+import { assertActsAsSelf, assertOwn, ownAgent, projectIdsOf, requireProject, resolveProject } from '../../services/access.js';
 import { requireAgent } from '../../services/agents.js';
 import { getSandboxRow, listSandboxes, serializeSandbox } from '../../services/sandboxes.js';
 import { createSandbox, deleteSandbox, pauseSandbox, resumeSandbox } from '../../services/sandbox-lifecycle.js';
 import {
-  createSession, interruptSession, requireSession, assertDirectMessages, sendMessage, waitForRest,
+  createSession, interruptSession, assertDirectMessages, sendMessage, waitForRest,
 } from '../../services/sessions.js';
-import { listSessionViews, session002View, withViewData } from '../../services/session-views.js';
+import { listSessionViews, messagesPage, session002View, withViewData } from '../../services/session-views.js';
 import { messagesView } from '../../runtime/context.js';
 
 const metadata = { type: 'object', maxProperties: 100 } as const;
@@ -33,7 +35,7 @@ export const createSandboxBody = obj({
 
 defineRoute({
   method: 'post', path: '/api/v1/sandboxes', tag: 'Sandboxes (002)', summary: "Create a sandbox for an agent (its container starts now)",
-  body: createSandboxBody, status: 201,
+  body: createSandboxBody, status: 201, limit: 'session',
   handler: async (_ctx, { principal, body }) => {
     const m = await resolveProject(principal, body.project_id, 'write');
     await assertActsAsSelf(principal, body.agent);
@@ -87,7 +89,7 @@ for (const action of ['pause', 'resume'] as const) {
 export const createSandboxSessionBody = obj({ metadata, message: { type: 'string', minLength: 1, maxLength: 100_000 } });
 defineRoute({
   method: 'post', path: '/api/v1/sandboxes/:id/sessions', tag: 'Sandboxes (002)', summary: 'Start a session in a sandbox (several may share one)',
-  body: createSandboxSessionBody, status: 201, idempotent: true,
+  body: createSandboxSessionBody, status: 201, idempotent: true, limit: 'session',
   handler: async (ctx, { principal, params, body }) => {
     const sb = await ownSandbox(principal, params.id);
     const m = await requireProject(principal, sb.project_id, 'write');
@@ -112,7 +114,7 @@ export const createSessionBody = obj({
 }, ['agent_id']);
 defineRoute({
   method: 'post', path: '/api/v1/sessions', tag: 'Sessions (002)', summary: 'Create a session with its own new sandbox in one call',
-  body: createSessionBody, status: 201, idempotent: true,
+  body: createSessionBody, status: 201, idempotent: true, limit: 'session',
   handler: async (ctx, { principal, body }) => {
     const m = await resolveProject(principal, body.project_id, 'write');
     await assertActsAsSelf(principal, body.agent_id);
@@ -121,11 +123,18 @@ defineRoute({
   },
 });
 
+export const getSession002Query = obj({
+  limit: { type: 'integer', minimum: 1, maximum: 1000, default: 100, description: 'The newest this many messages (default 100)' },
+  before: { type: 'integer', minimum: 0, maximum: 2_000_000_000, description: 'Only messages before this event_index: messages_before of the previous page' },
+});
 defineRoute({
-  method: 'get', path: '/api/v1/sessions/:sid', tag: 'Sessions (002)', summary: 'Get a session with its full message history (content blocks)',
-  handler: async (_ctx, { principal, params }) => {
-    const s = ownSession(principal, await requireSession(await projectIdsOf(principal), params.sid));
-    return { ...session002View(await withViewData(s)), messages: messagesView(s.id, await loadEvents(s.id)) };
+  method: 'get', path: '/api/v1/sessions/:sid', tag: 'Sessions (002)',
+  summary: 'Get a session with its newest messages (content blocks, oldest first; ?limit= default 100, older pages with ?before=messages_before)',
+  query: getSession002Query,
+  handler: async (_ctx, { principal, params, query }) => {
+    const s = await requireVisibleSession(principal, await projectIdsOf(principal), params.sid);
+    const page = await messagesPage(s.id, { limit: query.limit, before: query.before });
+    return { ...session002View(await withViewData(s)), messages: page.messages, messages_has_more: page.has_more, messages_before: page.before };
   },
 });
 
@@ -138,20 +147,35 @@ const block = {
 export const sendSessionMessageBody = obj({ role: { const: 'user' }, content: { type: 'array', minItems: 1, maxItems: 50, items: block } }, ['role', 'content']);
 defineRoute({
   method: 'post', path: '/api/v1/sessions/:sid/messages', tag: 'Sessions (002)',
-  summary: "Send a message and wait for the agent's reply message (?wait=false answers 202 at once)",
-  body: sendSessionMessageBody, query: obj({ wait: { type: 'boolean', default: true }, timeout: { type: 'integer', minimum: 1, maximum: 3600, default: 600 } }),
+  summary: "Send a message and wait for the agent's reply message, at most TROUPE_MAX_WAIT_SECONDS (default 120) or ?timeout= if shorter; " +
+    'past that, or with ?wait=false, 202 with where to follow it (stream_url, events_url)',
+  body: sendSessionMessageBody,
+  query: obj({ wait: { type: 'boolean', default: true }, timeout: { type: 'integer', minimum: 1, maximum: 3600, description: 'seconds; capped at TROUPE_MAX_WAIT_SECONDS' } }),
   idempotent: true,
   handler: async (ctx, { principal, params, body, query }) => {
-    const s = ownSession(principal, await requireSession(await projectIdsOf(principal), params.sid));
+    const s = await requireVisibleSession(principal, await projectIdsOf(principal), params.sid);
     await requireProject(principal, s.project_id, 'write');
     assertDirectMessages(s);
     const text = body.content.flatMap((b) => (b.type === 'text' ? [b.text] : [])).join('\n');
     const { session, event } = await sendMessage(s, text, { content: body.content });
-    if (!query.wait || session.status === 'paused') {
+    // Where to follow the reply when we do not wait for it: the stream from just after this
+    // message (Last-Event-ID = its event_index), or the events from it on.
+    const accepted = (status: string) => {
       ctx.state.statusOverride = 202;
-      return { message_id: event.id, session_id: s.id, status: session.status };
-    }
-    const rested = await waitForRest(s.id, query.timeout * 1000);
+      return {
+        message_id: event.id, session_id: s.id, status, event_index: event.event_index,
+        stream_url: `/api/v1/sessions/${s.id}/stream?last_event_id=${event.event_index}`,
+        events_url: `/api/v1/projects/${s.project_id}/conversations/${s.id}/events?offset=${event.event_index + 1}`,
+      };
+    };
+    if (!query.wait || session.status === 'paused') return accepted(session.status);
+    // A request held open for long ties up a connection (and a proxy's): bounded by configuration.
+    const waitSeconds = Math.min(query.timeout ?? config.maxWaitSeconds, config.maxWaitSeconds);
+    const rested = await waitForRest(s.id, waitSeconds * 1000).catch((err) => {
+      if (isDomainError(err, 'timeout')) return null;
+      throw err;
+    });
+    if (!rested) return accepted((await getSession(s.id))?.status ?? session.status);
     const after = (await loadEvents(s.id, { after: event.event_index }));
     const reply = messagesView(s.id, after).filter((msg) => msg.role === 'assistant').pop();
     if (!reply) {
@@ -166,7 +190,7 @@ defineRoute({
   method: 'post', path: '/api/v1/sessions/:sid/interrupt', tag: 'Sessions (002)', summary: 'Abort the current model call or tool; the session becomes idle',
   body: obj({}),
   handler: async (_ctx, { principal, params }) => {
-    const s = ownSession(principal, await requireSession(await projectIdsOf(principal), params.sid));
+    const s = await requireVisibleSession(principal, await projectIdsOf(principal), params.sid);
     await requireProject(principal, s.project_id, 'write');
     return session002View(await withViewData(await interruptSession(s)));
   },

@@ -1,9 +1,10 @@
 /** Seed 001: /api/sessions, in its own status words (created, active, paused, completed, failed, stopped). */
 import { defineRoute } from '../registry.js';
+import { requireVisibleSession } from '../../services/session-access.js';
 import { idOrHandle, nonEmpty, obj, uuid } from '../schema.js';
-import { assertActsAsSelf, ownAgent, ownSession, projectIdsOf, requireProject, resolveProject } from '../../services/access.js';
+import { assertActsAsSelf, ownAgent, projectIdsOf, requireProject, resolveProject } from '../../services/access.js';
 import { findAgent } from '../../services/agents.js';
-import { createSession, deleteSession, requireSession, assertDirectMessages, sendMessage, updateSession001 } from '../../services/sessions.js';
+import { createSession, deleteSession, assertDirectMessages, sendMessage, updateSession001 } from '../../services/sessions.js';
 import { FROM_001, listSessionViews, session001View, withViewData } from '../../services/session-views.js';
 import { getSession } from '../../db/session-store.js';
 
@@ -38,7 +39,7 @@ export const create001Body = obj({
 }, ['agent_id']);
 defineRoute({
   method: 'post', path: '/api/sessions', tag: 'Sessions (001)', summary: 'Create a session (its prompt, if any, is the first message)',
-  body: create001Body, status: 201, idempotent: true,
+  body: create001Body, status: 201, idempotent: true, limit: 'session',
   handler: async (ctx, { principal, body }) => {
     const m = await resolveProject(principal, body.project_id, 'write');
     await assertActsAsSelf(principal, body.agent_id);
@@ -49,7 +50,7 @@ defineRoute({
 
 defineRoute({
   method: 'get', path: '/api/sessions/:id', tag: 'Sessions (001)', summary: 'Get a session',
-  handler: async (_ctx, { principal, params }) => session001View(await withViewData(ownSession(principal, await requireSession(await projectIdsOf(principal), params.id)))),
+  handler: async (_ctx, { principal, params }) => session001View(await withViewData(await requireVisibleSession(principal, await projectIdsOf(principal), params.id))),
 });
 
 export const patch001Body = {
@@ -61,7 +62,7 @@ defineRoute({
   summary: 'Update a session: status (paused pauses, active resumes, completed ends, stopped stops), data (merged), prompt',
   body: patch001Body,
   handler: async (_ctx, { principal, params, body }) => {
-    const s = ownSession(principal, await requireSession(await projectIdsOf(principal), params.id));
+    const s = await requireVisibleSession(principal, await projectIdsOf(principal), params.id);
     await requireProject(principal, s.project_id, 'write');
     await updateSession001(s, { status: body.status, data: body.data, prompt: body.prompt });
     return session001View(await withViewData((await getSession(s.id))!));
@@ -71,7 +72,7 @@ defineRoute({
 defineRoute({
   method: 'delete', path: '/api/sessions/:id', tag: 'Sessions (001)', summary: 'Delete a session (stops it and removes its container)',
   handler: async (_ctx, { principal, params }) => {
-    const s = ownSession(principal, await requireSession(await projectIdsOf(principal), params.id));
+    const s = await requireVisibleSession(principal, await projectIdsOf(principal), params.id);
     await requireProject(principal, s.project_id, 'write');
     await deleteSession(s);
     return { id: s.id, deleted: true };
@@ -83,7 +84,7 @@ defineRoute({
   method: 'post', path: '/api/sessions/:id/message', tag: 'Sessions (001)', summary: 'Send a message to a session',
   body: message001Body, idempotent: true,
   handler: async (_ctx, { principal, params, body }) => {
-    const s = ownSession(principal, await requireSession(await projectIdsOf(principal), params.id));
+    const s = await requireVisibleSession(principal, await projectIdsOf(principal), params.id);
     await requireProject(principal, s.project_id, 'write');
     assertDirectMessages(s);
     const { event } = await sendMessage(s, body.content);

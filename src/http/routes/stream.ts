@@ -1,11 +1,14 @@
 /** GET /api/v1/sessions/:sid/stream — the per-session SSE stream (see realtime/sse.ts). */
 import { SseWriter } from '../../realtime/sse-writer.js';
 import { defineRoute } from '../registry.js';
+import { requireVisibleSession } from '../../services/session-access.js';
 import { obj } from '../schema.js';
 import { badRequest } from '../errors.js';
-import { ownSession, projectIdsOf } from '../../services/access.js';
-import { requireSession } from '../../services/sessions.js';
+import { projectIdsOf } from '../../services/access.js';
 import { streamSession } from '../../realtime/sse.js';
+import { cachedCheck, reauthenticate, watchAccess } from '../../realtime/recheck.js';
+import { maySeeSession } from '../../services/session-access.js';
+import { bearerToken } from '../auth.js';
 import { lastStatusEvent, TERMINAL } from '../../db/session-store.js';
 
 export const streamQuery = obj({
@@ -18,7 +21,7 @@ defineRoute({
   summary: 'Server-sent events of one session: durable events (with id = event_index) and live deltas; resumable with Last-Event-ID (204 once a finished session has nothing left to send)',
   query: streamQuery,
   handler: async (ctx, { principal, params, query }) => {
-    const s = ownSession(principal, await requireSession(await projectIdsOf(principal), params.sid));
+    const s = await requireVisibleSession(principal, await projectIdsOf(principal), params.sid);
     const header = ctx.get('last-event-id');
     if (header && (!/^-?\d{1,10}$/.test(header) || Math.abs(Number(header)) > 2_000_000_000)) throw badRequest('Last-Event-ID must be an event_index (an integer)');
     const after = header ? Number(header) : (query.last_event_id ?? -1);
@@ -34,7 +37,14 @@ defineRoute({
     ctx.state.quietLog = true;
     // From here on the raw response is ours; Koa must not touch it (and never compresses it).
     ctx.respond = false;
-    await streamSession(new SseWriter(ctx.res), s.id, after);
+    const sse = new SseWriter(ctx.res);
+    // A revoked key, a removed member, a chat no longer visible: the stream ends within a period.
+    const token = bearerToken(ctx.get('authorization')) ?? query.access_token ?? null;
+    sse.onClose(watchAccess(() => cachedCheck(token, `session:${s.id}`, async () => {
+      const now = await reauthenticate(token);
+      return Boolean(now && (await maySeeSession(now, s)));
+    }), () => sse.end()));
+    await streamSession(sse, s.id, after);
     return undefined;
   },
 });
