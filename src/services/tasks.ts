@@ -13,6 +13,7 @@ import * as tasks from '../db/repositories/tasks.js';
 import type { TaskMessageRow, TaskRow, TaskStatus } from '../db/repositories/tasks.js';
 import type { EventRow, SessionRow } from '../db/session-store.js';
 import { conflict, forbidden, notFound } from '../domain/errors.js';
+import { isTerminal } from '../domain/sessions.js';
 import { log } from '../log.js';
 import { isUuid } from './access.js';
 import { one } from './acting-agent.js';
@@ -138,7 +139,7 @@ export async function postTaskMessage(agent: Party, id: string, content: string,
     const { getSession } = await import('../db/session-store.js');
     const { sendMessage } = await import('./sessions.js');
     const s = await getSession(t.session_id);
-    if (s && !['completed', 'stopped', 'failed'].includes(s.status)) await sendMessage(s, content).catch(() => {});
+    if (s && !isTerminal(s.status)) await sendMessage(s, content).catch(() => {});
   }
   return taskMessageView(m);
 }
@@ -170,7 +171,7 @@ async function stopTaskSession(t: TaskRow) {
   const { getSession } = await import('../db/session-store.js');
   const { stopSession } = await import('./sessions.js');
   const s = await getSession(t.session_id);
-  if (s && !['completed', 'stopped', 'failed'].includes(s.status)) await stopSession(s, 'task cancelled').catch(() => {});
+  if (s && !isTerminal(s.status)) await stopSession(s, 'task cancelled').catch(() => {});
 }
 
 // --- the hosted agent's side: session status drives the task; task tools ------------------------

@@ -5,6 +5,7 @@
  * quotas, so a transaction that takes it twice (a session with its own sandbox) cannot deadlock.
  */
 import type { Tx } from '../knex.js';
+import { TERMINAL } from '../../domain/sessions.js';
 
 /** Holds the project's quota lock until `tx` ends (re-entrant within the transaction). */
 export async function lockProject(tx: Tx, projectId: string): Promise<void> {
@@ -17,7 +18,7 @@ export async function liveSandboxes(tx: Tx, projectId: string): Promise<number> 
     .leftJoin('sessions as s', 's.id', 'sb.owner_session_id')
     .where('sb.project_id', projectId)
     .whereNot('sb.state', 'stopped')
-    .andWhere((w) => w.whereNull('sb.owner_session_id').orWhereNull('s.id').orWhereNotIn('s.status', ['completed', 'stopped', 'failed']))
+    .andWhere((w) => w.whereNull('sb.owner_session_id').orWhereNull('s.id').orWhereNotIn('s.status', TERMINAL as string[]))
     .count<{ count: string }[]>('* as count');
   return Number(row.count);
 }
