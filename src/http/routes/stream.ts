@@ -9,6 +9,7 @@ import { streamSession } from '../../realtime/sse.js';
 import { cachedCheck, reauthenticate, watchAccess } from '../../realtime/recheck.js';
 import { maySeeSession } from '../../services/session-access.js';
 import { bearerToken } from '../auth.js';
+import { log } from '../../log.js';
 import { lastStatusEvent, TERMINAL } from '../../db/session-store.js';
 
 export const streamQuery = obj({
@@ -44,7 +45,14 @@ defineRoute({
       const now = await reauthenticate(token);
       return Boolean(now && (await maySeeSession(now, s)));
     }), () => sse.end()));
-    await streamSession(sse, s.id, after);
+    try {
+      await streamSession(sse, s.id, after);
+    } catch (err) {
+      // Redis or Postgres away while the stream was being set up: end it, so the client reconnects
+      // with Last-Event-ID, rather than leave it open with nothing coming.
+      log.warn({ err, session: s.id }, 'SSE stream setup failed; ending it');
+      sse.end();
+    }
     return undefined;
   },
 });

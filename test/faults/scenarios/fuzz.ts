@@ -600,6 +600,8 @@ export async function fuzz(c: Cluster, opts: { requests: number; timeBudgetMs: n
   const r = emptyResult(`Fuzz every route (${opts.requests} hostile requests)`);
   const t0 = Date.now();
   const api = await c.startApi();
+  // Containers belong to workers: sandbox creation, pause and the rest are commands a worker acks.
+  await c.ensureWorkers(1);
   try {
     const base = c.url;
     const spec = (await call(base, 'GET', '/openapi.json')).body;
