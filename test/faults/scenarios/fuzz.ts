@@ -574,6 +574,21 @@ async function realtimeProbes(base: string, A: Fix, B: Fix, tokens: string[], n:
 
 // --- state snapshots ------------------------------------------------------------------------------
 /** Every table: row count and a digest of its rows (agent_api_keys.last_used_at aside: auth bookkeeping). */
+/** No session queued or running, every feature reaction handled, and the same for two reads in a row. */
+async function settled(timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last = '';
+  for (;;) {
+    const busy = (await q((k) => k.raw(`select count(*)::int as n from sessions
+      where status in ('queued', 'running') or (trigger_type <> 'api' and reacted_index < next_event_index - 1)`))).rows[0].n as number;
+    const state = JSON.stringify(await snapshot());
+    if (busy === 0 && state === last) return;
+    if (Date.now() > deadline) throw new Error(`fixtures did not settle within ${timeoutMs / 1000}s (${busy} sessions busy)`);
+    last = state;
+    await sleep(1000);
+  }
+}
+
 async function snapshot(): Promise<Record<string, string>> {
   const tables: string[] = (await q((k) => k.raw(`select tablename from pg_tables where schemaname = 'public' and tablename not like 'knex_%' order by 1`))).rows.map((r: any) => r.tablename);
   const out: Record<string, string> = {};
@@ -621,6 +636,9 @@ export async function fuzz(c: Cluster, opts: { requests: number; timeBudgetMs: n
     const C = await fixtures(base, 'C');
     const stranger = await userToken(uniq('stranger'));
     const tokens = await badTokens(A.user);
+    // The fixtures' sessions run on the worker (a chat reply, a task's hosted session): let that
+    // background work finish, so the snapshot compares what the hostile requests did, not it.
+    await settled();
     const before = await snapshot();
     const viewBefore = await apiView(base, A);
     const viewBeforeB = await apiView(base, B);
