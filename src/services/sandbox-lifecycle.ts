@@ -36,7 +36,8 @@ export async function createSandbox(m: Membership, agent: AgentRow, input: Sandb
 
 /** Stops every session in the sandbox (saying why), then has its container removed. */
 export async function deleteSandbox(sb: SandboxRow, reason = 'sandbox deleted'): Promise<SandboxRow> {
-  for (const s of await sessionsIn(sb.id)) await stopSession(s, reason).catch(() => {});
+  // All at once: each is a command to the worker, and a sandbox may hold many sessions.
+  await Promise.all((await sessionsIn(sb.id)).map((s) => stopSession(s, reason).catch(() => {})));
   await sandboxes.setState(sb.id, 'stopped');
   await ports().commands.remove(sb.id);
   return (await sandboxes.byId(sb.id))!;
@@ -44,7 +45,7 @@ export async function deleteSandbox(sb: SandboxRow, reason = 'sandbox deleted'):
 
 export async function pauseSandbox(sb: SandboxRow): Promise<SandboxRow> {
   if (sb.state !== 'active') throw conflict(`Cannot pause a sandbox that is ${sb.state}`);
-  for (const s of await sessionsIn(sb.id)) await pauseSession(s, 'sandbox paused').catch(() => {});
+  await Promise.all((await sessionsIn(sb.id)).map((s) => pauseSession(s, 'sandbox paused').catch(() => {})));
   await sandboxes.setState(sb.id, 'paused');
   await ports().commands.pause(sb.id);
   return (await sandboxes.byId(sb.id))!;
@@ -54,6 +55,6 @@ export async function resumeSandbox(sb: SandboxRow): Promise<SandboxRow> {
   if (sb.state !== 'paused') throw conflict(`Cannot resume a sandbox that is ${sb.state}`);
   await sandboxes.setState(sb.id, 'active');
   await ports().commands.resume(sb.id);
-  for (const s of await sessionsIn(sb.id)) if (s.status === 'paused') await resumeSession(s).catch(() => {});
+  await Promise.all((await sessionsIn(sb.id)).filter((s) => s.status === 'paused').map((s) => resumeSession(s).catch(() => {})));
   return (await sandboxes.byId(sb.id))!;
 }
