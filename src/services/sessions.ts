@@ -7,7 +7,7 @@
 import crypto from 'node:crypto';
 import { db, type Tx } from '../db/knex.js';
 import {
-  ACTIVE, activeSessionsOfAgent, getSession, insertSession, loadEvents, removeSession, sessionByIdempotencyKey, sessionInProjects, TERMINAL, writeSession,
+  ACTIVE, activeSessionsOfAgent, getSession, insertSession, loadEvents, removeSession, sessionByIdempotencyKey, sessionInProjects, writeSession,
   type EventRow, type SessionRow, type SessionStatus, type WriteResult,
 } from '../db/session-store.js';
 import { badRequest, conflict, isDomainError, notFound, timedOut } from '../domain/errors.js';
@@ -266,8 +266,7 @@ export async function stopSessionsOfAgent(agentId: string, reason: string): Prom
   return n;
 }
 
-export function isTerminal(status: SessionStatus): boolean {
-  return TERMINAL.includes(status);
-}
+/** The one definition lives with the session types. */
+export { isTerminal } from '../domain/sessions.js';
 
 export type { AgentRow };

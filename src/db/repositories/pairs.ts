@@ -54,17 +54,9 @@ export interface PairTurnRow {
   created_at: Date;
 }
 
-export interface NewPair {
-  id: string;
-  project_id: string;
-  workspace_id: string;
-  generator_id: string;
-  reviewer_id: string;
-  task: string;
-  drive: boolean;
-  max_turns: number;
+export type NewPair = Pick<PairRow, 'id' | 'project_id' | 'workspace_id' | 'generator_id' | 'reviewer_id' | 'task' | 'drive' | 'max_turns'> & {
   created_by_member_id: string;
-}
+};
 
 export async function insert(tx: Tx, row: NewPair): Promise<PairRow> {
   const [out] = await tx('pair_sessions').insert(row).returning('*');
