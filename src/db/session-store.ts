@@ -100,7 +100,7 @@ export async function writeSession(sessionId: string, events: NewEvent[], opts: 
 
 export type NewSession = Pick<SessionRow,
   'id' | 'project_id' | 'agent_id' | 'sandbox_id' | 'created_by_member_id' | 'trigger_type' | 'task_id' | 'task_title' |
-  'chat_session_id' | 'prompt' | 'idempotency_key' | 'metadata' | 'data'>;
+  'chat_session_id' | 'prompt' | 'idempotency_key' | 'metadata' | 'data'> & Partial<Pick<SessionRow, 'repository_id' | 'base_branch'>>;
 
 /** A new session row, queued, with no events yet (createSession writes its first ones). */
 export async function insertSession(tx: Tx, row: NewSession): Promise<void> {

@@ -8,7 +8,11 @@ export const TERMINAL: readonly SessionStatus[] = ['completed', 'stopped', 'fail
 export const ACTIVE: readonly SessionStatus[] = ['queued', 'running', 'idle', 'paused'];
 export const isTerminal = (status: string): boolean => (TERMINAL as readonly string[]).includes(status);
 
-export type EventType = 'message' | 'tool_use' | 'tool_result' | 'status' | 'error';
+/**
+ * `pr_created` (issue 14): a session opened (or updated, `action`) its pull request; it carries
+ * the seed's Socket.IO event agent:conversation:pr_created and the SSE event of the same name.
+ */
+export type EventType = 'message' | 'tool_use' | 'tool_result' | 'status' | 'error' | 'pr_created';
 export type EventSource = 'user' | 'agent' | 'environment' | 'system';
 
 export interface NewEvent {
@@ -46,8 +50,14 @@ export interface SessionRow {
   next_event_index: number;
   /** Last event index the event pipeline's feature listeners have handled. */
   reacted_index: number;
+  /** The repository the session works on (cloned into /workspace/<name> by the worker), if any. */
+  repository_id: string | null;
+  /** The branch its work branches from, and the pull request's base. */
+  base_branch: string | null;
+  /** `agent/<slug>`: the session's own branch, once cloned. */
   branch_name: string | null;
   pr_url: string | null;
+  pr_number: number | null;
   prompt: string | null;
   idempotency_key: string | null;
   metadata: Record<string, unknown>;

@@ -53,6 +53,11 @@ export const nonEmpty = (max = 10_000) => ({ type: 'string', minLength: 1, maxLe
  */
 export const obj = <const P extends Record<string, JSONSchema>, const R extends readonly (keyof P & string)[] = readonly []>(properties: P, required?: R) =>
   ({ type: 'object', properties, required: (required ?? []) as unknown as R, additionalProperties: false }) as const;
+/** Naming a repository for a session's work (issue 14): the agent needs can_clone_repos. */
+export const repositoryFields = {
+  repository: { type: 'string', minLength: 1, maxLength: 200, description: 'a repository of the project (id or name), cloned into /workspace/<name> on branch agent/<slug>; needs can_clone_repos' },
+  base_branch: { type: 'string', minLength: 1, maxLength: 200, description: "the branch to start from and the pull request's base (default: the repository's default branch)" },
+} as const;
 export const pagination = {
   limit: { type: 'integer', minimum: 1, maximum: 500, default: 50 },
   offset: { type: 'integer', minimum: 0, maximum: 1_000_000_000, default: 0 },

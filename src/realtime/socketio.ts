@@ -42,6 +42,10 @@ export function dashboardEvents(e: EventRow): Array<[string, Record<string, unkn
   }
   out.push(['agent:conversation:event', { event_type: e.event_type, conversation_id: e.session_id, event_source: e.event_source, event_index: e.event_index, payload: e.payload }]);
   if (e.event_type === 'status') out.push(['agent:conversation:status', { conversation_id: e.session_id, status: p.status }]);
+  // Once per pull request: an update of the same one is an agent:conversation:event only.
+  if (e.event_type === 'pr_created' && p.action === 'created') {
+    out.push(['agent:conversation:pr_created', { conversation_id: e.session_id, task_id: p.task_id ?? null, pr_url: p.pr_url, branch_name: p.branch_name }]);
+  }
   return out;
 }
 

@@ -19,7 +19,7 @@ export function sseName(e: EventRow): string {
   if (e.event_type === 'message') return e.event_source === 'user' ? 'user_message' : 'text_complete';
   if (e.event_type === 'tool_use') return 'tool_use_complete';
   if (e.event_type === 'error') return 'session_error'; // "error" would collide with EventSource's own error event
-  return e.event_type; // tool_result, status
+  return e.event_type; // tool_result, status, pr_created
 }
 
 export function durableData(e: EventRow): Record<string, unknown> {

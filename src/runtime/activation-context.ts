@@ -18,11 +18,15 @@ import { createProvider } from './providers/index.js';
 import type { ModelProvider, ProviderConfig } from './providers/types.js';
 import { ensureContainer } from './sandbox/containers.js';
 import type { SandboxDriver } from './sandbox/driver.js';
-import { finishTool, mcpTools, shellAndFileTools, taskTools, ToolRegistry } from './tools/index.js';
+import { finishTool, mcpTools, pullRequestTools, shellAndFileTools, taskTools, ToolRegistry } from './tools/index.js';
 
 /** The agent's columns the actor uses. */
 export interface AgentSettings {
   id: string;
+  name: string;
+  handle: string;
+  can_clone_repos: boolean;
+  can_create_prs: boolean;
   agent_type_id: string | null;
   system_prompt: string | null;
   llm_provider: ProviderConfig['provider'];
@@ -75,6 +79,7 @@ export async function loadActivationContext(session: SessionRow, driver: Sandbox
     shellAndFileTools(offer),
     finishTool(offer),
     taskTools(session.trigger_type === 'task_assigned'),
+    pullRequestTools(agent.can_create_prs && session.repository_id !== null),
     mcpTools(mcp),
   ]);
 

@@ -18,6 +18,7 @@ import type { Logger } from '../log.js';
 import { publishLive, type LiveMessage } from '../realtime/bus.js';
 import { announceReleased } from './control.js';
 import { loadActivationContext, type ActivationContext } from './activation-context.js';
+import { cloneForSession, RepositoryStartError } from './repos/prepare.js';
 import { readState, type PendingTool, type SessionState } from './context.js';
 import { buildSystemPrompt } from './prompt.js';
 import { ModelProviderError, type ModelProvider, type ToolDefinition } from './providers/types.js';
@@ -66,6 +67,14 @@ export async function runActivation(sessionId: string, deps: ActorDeps): Promise
   try {
     const ctx = await loadActivationContext(claimed.session, deps.driver, log);
     held.tools = ctx.tools;
+    if (claimed.session.repository_id && !claimed.session.branch_name) {
+      // Before the first model call: the repository, on the session's own branch.
+      const branch = await cloneForSession(claimed.session, ctx.agent, deps.driver, ctx.containerId);
+      if (ac.signal.aborted) throw new Fenced();
+      const res = await writeSession(sessionId, [], { activation, from: ['running'], patch: { branch_name: branch } });
+      if (!res) throw new Fenced();
+      log.info({ branch }, 'repository cloned into the sandbox');
+    }
     return await new Turns(claimed.session, activation, ac.signal, ctx, deps.driver, held, log).run();
   } catch (err) {
     if (ac.signal.aborted) {
@@ -75,7 +84,7 @@ export async function runActivation(sessionId: string, deps: ActorDeps): Promise
     if (err instanceof Fenced) return 'stood-down';
     // Postgres, Redis or Docker away for a moment: let BullMQ retry the job (it resumes from the log).
     if (isTransient(err)) throw err;
-    const message = err instanceof ModelProviderError ? err.message : `Internal error: ${(err as Error).message}`;
+    const message = err instanceof ModelProviderError || err instanceof RepositoryStartError ? err.message : `Internal error: ${(err as Error).message}`;
     log.warn({ err }, 'session failed');
     await writeSession(sessionId, [{ event_type: 'error', event_source: 'system', payload: { message } }], {
       activation, from: ['running'], to: 'failed', reason: message,
@@ -153,12 +162,13 @@ class Turns {
         event_type: 'tool_result', event_source: 'environment',
         payload: { tool_use_id: call.id, name: call.name, content: outcome.content, is_error: outcome.is_error, ...(outcome.exit_code !== undefined ? { exit_code: outcome.exit_code } : {}) },
       };
+      const extra = { events: [result, ...(outcome.events ?? [])], patch: outcome.patch };
       if (outcome.finish) {
         const { summary } = outcome.finish;
-        await this.write([result], { to: 'completed', reason: summary ? `finished: ${summary}` : 'finished' });
+        await this.write(extra.events, { to: 'completed', reason: summary ? `finished: ${summary}` : 'finished', patch: extra.patch });
         return true;
       }
-      await this.write([result]);
+      await this.write(extra.events, { patch: extra.patch });
     }
     return false;
   }

@@ -70,7 +70,7 @@ export async function listChats(m: Membership, agentRef: string, page: { limit: 
   return { chat_sessions: rows.map(chatView), total };
 }
 
-export async function startChat(m: Membership, agentRef: string, text: string) {
+export async function startChat(m: Membership, agentRef: string, text: string, work: { repository?: string; baseBranch?: string } = {}) {
   const agent = await requireAgent(m.projectId, agentRef);
   // Checked before anything is written: bad input changes nothing.
   if (agent.kind === 'external') throw badRequest(`Agent "${agent.handle}" is external: chat sessions run hosted agents`);
@@ -78,7 +78,7 @@ export async function startChat(m: Membership, agentRef: string, text: string) {
   // The chat row exists before the conversation, so a fast first reply always has a chat to land in.
   let conversation: SessionRow;
   try {
-    conversation = await createSession(m, { agentRef: agent.id, message: text, triggerType: 'chat', chatSessionId: chat.id });
+    conversation = await createSession(m, { agentRef: agent.id, message: text, triggerType: 'chat', chatSessionId: chat.id, ...work });
   } catch (err) {
     await chats.remove(chat.id);
     throw err;
@@ -111,8 +111,11 @@ export async function postFollowUp(m: Membership, chatId: string, text: string) 
   if (!event) {
     const history = await chats.messages(chat.id);
     const token = crypto.randomUUID();
+    // The next conversation works on the same repository as the last one did.
+    const previous = chat.current_conversation_id ? await getSession(chat.current_conversation_id) : undefined;
     conversation = await createSession(m, {
       agentRef: chat.agent_id, message: withHistory(history, text), triggerType: 'chat', chatSessionId: chat.id,
+      repository: previous?.repository_id ?? null, baseBranch: previous?.repository_id ? previous.base_branch : null,
       idempotencyKey: `chat:${chat.id}:after:${chat.current_conversation_id ?? 'none'}`, data: { follow_up: token },
     });
     if (conversation.data?.follow_up === token) {

@@ -36,6 +36,8 @@ export function conversationView(s: SessionViewRow) {
     iteration_count: s.iteration_count,
     branch_name: s.branch_name,
     pr_url: s.pr_url,
+    repository_id: s.repository_id ?? null,
+    base_branch: s.base_branch ?? null,
     sandbox_id: s.sandbox_id,
     container_id: s.container_id ?? null,
     started_at: s.started_at,
@@ -56,6 +58,9 @@ export function session002View(s: SessionViewRow) {
     error: s.error,
     metadata: s.metadata ?? {},
     container_id: s.container_id ?? null,
+    repository_id: s.repository_id ?? null,
+    branch_name: s.branch_name,
+    pr_url: s.pr_url,
     created_at: s.created_at,
     updated_at: s.updated_at,
   };
@@ -75,6 +80,9 @@ export function session001View(s: SessionViewRow) {
     message_count: s.message_count ?? 0,
     data: s.data ?? {},
     container_id: s.container_id ?? null,
+    repository_id: s.repository_id ?? null,
+    branch_name: s.branch_name,
+    pr_url: s.pr_url,
   };
 }
 

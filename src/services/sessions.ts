@@ -17,6 +17,7 @@ import { isUuid, type Membership } from './access.js';
 import { requireAgent, type AgentRow } from './agents.js';
 import { insertSandbox, type SandboxInput, type SandboxRow } from './sandboxes.js';
 import { assertRunningSessionQuota } from './quotas.js';
+import { repositoryForWork } from './repositories.js';
 import { pendingToolUses } from '../runtime/context.js';
 
 export interface CreateSessionInput {
@@ -34,6 +35,10 @@ export interface CreateSessionInput {
   chatSessionId?: string;
   /** The request's Idempotency-Key: a retry returns the session it created. */
   idempotencyKey?: string;
+  /** A repository of the project (id or name) the worker clones before the first turn (needs can_clone_repos). */
+  repository?: string | null;
+  /** The branch to start from (default: the repository's default branch). */
+  baseBranch?: string | null;
 }
 
 export async function createSession(m: Membership, input: CreateSessionInput): Promise<SessionRow> {
@@ -48,6 +53,8 @@ export async function createSession(m: Membership, input: CreateSessionInput): P
   if (agent.kind === 'external') {
     throw badRequest(`Agent "${agent.handle}" is external: it drives itself with its API key; sessions run hosted agents`);
   }
+  if (!input.repository && input.baseBranch) throw badRequest('base_branch needs a repository');
+  const work = input.repository ? await repositoryForWork(m.projectId, agent, input.repository, input.baseBranch) : null;
   const id = await db.transaction(async (tx) => {
     // A session that starts with work is one more queued: within the project's quota (429).
     if (input.message ?? input.prompt) await assertRunningSessionQuota(tx, m.projectId);
@@ -61,6 +68,7 @@ export async function createSession(m: Membership, input: CreateSessionInput): P
       task_id: input.taskId ?? null, task_title: input.taskTitle ?? null, chat_session_id: input.chatSessionId ?? null,
       prompt: input.prompt ?? null, idempotency_key: input.idempotencyKey ?? null,
       metadata: input.metadata ?? {}, data: input.data ?? {},
+      repository_id: work?.repository.id ?? null, base_branch: work?.baseBranch ?? null,
     });
     return sessionId;
   }).catch(async (err) => {

@@ -12,11 +12,12 @@ import * as sessionEvents from '../db/repositories/session-events.js';
 import * as tasks from '../db/repositories/tasks.js';
 import type { TaskMessageRow, TaskRow, TaskStatus } from '../db/repositories/tasks.js';
 import type { EventRow, SessionRow } from '../db/session-store.js';
-import { conflict, forbidden, notFound } from '../domain/errors.js';
+import { badRequest, conflict, forbidden, notFound } from '../domain/errors.js';
 import { isTerminal } from '../domain/sessions.js';
 import { log } from '../log.js';
 import { isUuid } from './access.js';
 import { one } from './acting-agent.js';
+import { repositoryForWork } from './repositories.js';
 import { emitToAgent } from './hub.js';
 import { reportableFrom, TASK_OPEN, TASK_TERMINAL } from './task-rules.js';
 
@@ -28,7 +29,7 @@ type Party = Pick<AgentRow, 'id'>;
 export function taskView(t: TaskRow) {
   return {
     id: t.id, fromAgentId: t.from_agent_id, toAgentId: t.to_agent_id, title: t.title, status: t.status,
-    approval: t.approval_state, sessionId: t.session_id, createdAt: t.created_at, updatedAt: t.updated_at,
+    approval: t.approval_state, sessionId: t.session_id, repositoryId: t.repository_id, baseBranch: t.base_branch, createdAt: t.created_at, updatedAt: t.updated_at,
   };
 }
 
@@ -48,7 +49,7 @@ async function setStatus(taskId: string, from: TaskStatus[], to: TaskStatus, not
   return row;
 }
 
-export async function createTask(from: Party, input: { toAgentId: string; title: string; message: string }) {
+export async function createTask(from: Party, input: { toAgentId: string; title: string; message: string; repository?: string; baseBranch?: string }) {
   // By id, or by handle among the agents `from` is connected to.
   const to = isUuid(input.toAgentId)
     ? await agents.liveById(input.toAgentId)
@@ -56,8 +57,12 @@ export async function createTask(from: Party, input: { toAgentId: string; title:
   const conn = to ? await connections.activeBetween(from.id, to.id) : null;
   if (!to || !conn) throw notFound('Connected agent');
   const needsApproval = to.approval === 'require' || conn.approval === 'require';
+  const work = await taskRepository(from, to, input);
   const task = await tasks.insertWithMessage(
-    { from_agent_id: from.id, to_agent_id: to.id, connection_id: conn.id, title: input.title, approval_state: needsApproval ? 'pending' : 'none' },
+    {
+      from_agent_id: from.id, to_agent_id: to.id, connection_id: conn.id, title: input.title, approval_state: needsApproval ? 'pending' : 'none',
+      repository_id: work?.repository.id ?? null, base_branch: work?.baseBranch ?? null,
+    },
     input.message,
   );
   if (needsApproval) {
@@ -67,6 +72,21 @@ export async function createTask(from: Party, input: { toAgentId: string; title:
     await startHostedWork(task);
   }
   return taskView((await tasks.byId(task.id))!);
+}
+
+/**
+ * The repository a task names (issue 14): one of the target's project, named by an agent of the
+ * same project, for a hosted target with can_clone_repos (403 otherwise).
+ */
+async function taskRepository(from: Party, to: { project_id: string; handle: string; kind: string; can_clone_repos: boolean }, input: { repository?: string; baseBranch?: string }) {
+  if (!input.repository) {
+    if (input.baseBranch) throw badRequest('baseBranch needs a repository');
+    return null;
+  }
+  if (to.kind !== 'hosted') throw badRequest('Only a hosted agent works on a repository: an external agent clones what it likes itself');
+  const fromRow = await agents.byId(from.id);
+  if (!fromRow || fromRow.project_id !== to.project_id) throw forbidden("Only an agent of the target's own project may name one of its repositories");
+  return repositoryForWork(to.project_id, to, input.repository, input.baseBranch);
 }
 
 /** A hosted target works the task in a session of its own. */
@@ -81,6 +101,7 @@ async function startHostedWork(task: TaskRow) {
     { projectId: to.project_id, memberId, role: 'member', principal: { kind: 'agent', agentId: to.id, projectId: to.project_id, memberId, keyId: '' } },
     {
       agentRef: to.id, triggerType: 'task_assigned', taskId: task.id, taskTitle: task.title,
+      repository: task.repository_id, baseBranch: task.base_branch,
       message: `Task from ${fromName ?? 'another agent'}: ${task.title}\n\n${first?.content ?? ''}\n\n` +
         'Use task_reply to message the requester and task_update_status to report progress; call finish when done.',
     },
@@ -183,6 +204,13 @@ export async function onTaskSessionEvents(session: SessionRow, events: EventRow[
   if (!task || TASK_TERMINAL.includes(task.status)) return;
   const to: Party = { id: task.to_agent_id };
   for (const e of events) {
+    if (e.event_type === 'pr_created') {
+      // The requester hears of the pull request in the task's thread (keyed by the event: once).
+      const p = e.payload as { action?: string; pr_url?: string; branch_name?: string; title?: string };
+      const text = `${p.action === 'updated' ? 'Updated' : 'Opened'} pull request ${p.pr_url} (branch ${p.branch_name}): ${p.title ?? ''}`.trim();
+      await postTaskMessage(to, task.id, text, e.id).catch((err) => log.debug({ err }, 'task message for the pull request skipped'));
+      continue;
+    }
     if (e.event_type !== 'status') continue;
     const status = (e.payload as { status: string }).status;
     if (status === 'running') await setStatus(task.id, ['submitted', 'input-required'], 'working', [task.from_agent_id]);

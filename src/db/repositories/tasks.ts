@@ -17,6 +17,9 @@ export interface TaskRow {
   approval_state: ApprovalState;
   /** The hosted target's session working the task. */
   session_id: string | null;
+  /** The repository the target works on (issue 14), and the branch it starts from. */
+  repository_id: string | null;
+  base_branch: string | null;
   created_at: Date;
   updated_at: Date;
 }
@@ -37,6 +40,8 @@ export interface NewTask {
   connection_id: string;
   title: string;
   approval_state: ApprovalState;
+  repository_id?: string | null;
+  base_branch?: string | null;
 }
 
 export async function byId(id: string, conn: Db = db): Promise<TaskRow | undefined> {

@@ -4,7 +4,7 @@
  * token the project agent named by asAgentId.
  */
 import { defineRoute } from '../registry.js';
-import { idOrHandle, nonEmpty, obj } from '../schema.js';
+import { idOrHandle, nonEmpty, obj, repositoryFields } from '../schema.js';
 import { forbidden } from '../errors.js';
 import { bearerToken, isAdmin } from '../auth.js';
 import { cachedCheck, reauthenticate, watchAccess } from '../../realtime/recheck.js';
@@ -43,7 +43,7 @@ defineRoute({
   handler: async (_ctx, { principal, params, query }) => connections.deleteConnection(await actingAgent(principal, query.asAgentId, 'write'), params.id),
 });
 
-export const createTaskBody = obj({ toAgentId: { ...idOrHandle, description: 'The connected agent to ask (its id, or its handle)' }, title: nonEmpty(500), message: nonEmpty(100_000), asAgentId }, ['toAgentId', 'title', 'message']);
+export const createTaskBody = obj({ toAgentId: { ...idOrHandle, description: 'The connected agent to ask (its id, or its handle)' }, title: nonEmpty(500), message: nonEmpty(100_000), asAgentId, repository: repositoryFields.repository, baseBranch: repositoryFields.base_branch }, ['toAgentId', 'title', 'message']);
 defineRoute({
   method: 'post', path: '/api/v1/tasks', tag: 'Agent hub (003)', summary: 'Create a task for a connected agent',
   body: createTaskBody, status: 201, idempotent: true, limit: 'session',

@@ -3,6 +3,7 @@
 import './health.js';
 import './projects.js';
 import './agents.js';
+import './repositories.js';
 import './conversations.js';
 import './sandboxes.js';
 import './sessions-001.js';

@@ -2,7 +2,7 @@
 import { defineRoute } from '../registry.js';
 import { requireVisibleSession } from '../../services/session-access.js';
 import type { Principal } from '../auth.js';
-import { idOrHandle, obj, uuid } from '../schema.js';
+import { idOrHandle, obj, repositoryFields, uuid } from '../schema.js';
 import { getSession, loadEvents } from '../../db/session-store.js';
 import { badRequest, conflict, isDomainError, upstreamFailed } from '../../domain/errors.js';
 import { config } from '../../config.js';
@@ -110,7 +110,7 @@ defineRoute({
 });
 
 export const createSessionBody = obj({
-  agent_id: idOrHandle, project_id: uuid, message: { type: 'string', minLength: 1, maxLength: 100_000 }, metadata,
+  agent_id: idOrHandle, project_id: uuid, message: { type: 'string', minLength: 1, maxLength: 100_000 }, metadata, ...repositoryFields,
 }, ['agent_id']);
 defineRoute({
   method: 'post', path: '/api/v1/sessions', tag: 'Sessions (002)', summary: 'Create a session with its own new sandbox in one call',
@@ -118,7 +118,7 @@ defineRoute({
   handler: async (ctx, { principal, body }) => {
     const m = await resolveProject(principal, body.project_id, 'write');
     await assertActsAsSelf(principal, body.agent_id);
-    const s = await createSession(m, { agentRef: body.agent_id, message: body.message, metadata: body.metadata, idempotencyKey: ctx.get('idempotency-key') || undefined });
+    const s = await createSession(m, { agentRef: body.agent_id, message: body.message, metadata: body.metadata, repository: body.repository, baseBranch: body.base_branch, idempotencyKey: ctx.get('idempotency-key') || undefined });
     return session002View(await withViewData(s));
   },
 });

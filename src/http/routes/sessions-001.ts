@@ -1,7 +1,7 @@
 /** Seed 001: /api/sessions, in its own status words (created, active, paused, completed, failed, stopped). */
 import { defineRoute } from '../registry.js';
 import { requireVisibleSession } from '../../services/session-access.js';
-import { idOrHandle, nonEmpty, obj, uuid } from '../schema.js';
+import { idOrHandle, nonEmpty, obj, repositoryFields, uuid } from '../schema.js';
 import { assertActsAsSelf, ownAgent, projectIdsOf, requireProject, resolveProject } from '../../services/access.js';
 import { findAgent } from '../../services/agents.js';
 import { createSession, deleteSession, assertDirectMessages, sendMessage, updateSession001 } from '../../services/sessions.js';
@@ -35,7 +35,7 @@ defineRoute({
 
 export const create001Body = obj({
   agent_id: idOrHandle, task_id: { type: 'string', maxLength: 200 }, prompt: { type: 'string', minLength: 1, maxLength: 100_000 },
-  project_id: uuid, data: { type: 'object', maxProperties: 100 },
+  project_id: uuid, data: { type: 'object', maxProperties: 100 }, ...repositoryFields,
 }, ['agent_id']);
 defineRoute({
   method: 'post', path: '/api/sessions', tag: 'Sessions (001)', summary: 'Create a session (its prompt, if any, is the first message)',
@@ -43,7 +43,7 @@ defineRoute({
   handler: async (ctx, { principal, body }) => {
     const m = await resolveProject(principal, body.project_id, 'write');
     await assertActsAsSelf(principal, body.agent_id);
-    const s = await createSession(m, { agentRef: body.agent_id, prompt: body.prompt, taskId: body.task_id, data: body.data, idempotencyKey: ctx.get('idempotency-key') || undefined });
+    const s = await createSession(m, { agentRef: body.agent_id, prompt: body.prompt, taskId: body.task_id, data: body.data, repository: body.repository, baseBranch: body.base_branch, idempotencyKey: ctx.get('idempotency-key') || undefined });
     return session001View(await withViewData(s));
   },
 });

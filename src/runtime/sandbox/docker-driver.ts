@@ -468,6 +468,26 @@ export class DockerSandboxDriver implements SandboxDriver {
     throw new Error(`Empty archive for ${abs}`);
   }
 
+  async putArchive(containerId: string, dir: string, archive: Readable | Buffer): Promise<void> {
+    const abs = path.posix.resolve(DEFAULT_WORKDIR, dir);
+    try {
+      await this.docker.getContainer(containerId).putArchive(archive, { path: abs });
+    } catch (err) {
+      if (statusOf(err) === 404) throw new Error(`Cannot unpack into ${abs}: no such directory`, { cause: err });
+      throw err;
+    }
+  }
+
+  async getArchive(containerId: string, filePath: string): Promise<Readable> {
+    const abs = path.posix.resolve(DEFAULT_WORKDIR, filePath);
+    try {
+      return (await this.docker.getContainer(containerId).getArchive({ path: abs })) as Readable;
+    } catch (err) {
+      if (statusOf(err) === 404) throw Object.assign(new Error(`No such file or directory: ${abs}`), { code: 'ENOENT' });
+      throw err;
+    }
+  }
+
   async ping(): Promise<boolean> {
     try {
       await this.docker.ping();

@@ -156,6 +156,13 @@ export interface SandboxDriver {
    * Reads no further than that, so a huge or sparse file costs no more than `maxBytes`.
    */
   readFileHead(containerId: string, path: string, maxBytes: number): Promise<{ data: Buffer; size: number }>;
+  /**
+   * Unpacks a tar archive into directory `dir` of the container (which must exist), as the engine
+   * does: entries keep the owners and modes the archive gives them.
+   */
+  putArchive(containerId: string, dir: string, archive: Readable | Buffer): Promise<void>;
+  /** A tar archive of `path` (a file or a whole directory, under its own name); ENOENT when it is missing. */
+  getArchive(containerId: string, path: string): Promise<Readable>;
   ping(): Promise<boolean>;
   /**
    * Optional start fast path: keep pre-created, paused containers ready for sandboxes shaped like

@@ -4,4 +4,5 @@ export { shellAndFileTools, SHELL_AND_FILE_TOOLS } from './shell-files.js';
 export { finishTool } from './finish.js';
 export { taskTools } from './tasks.js';
 export { mcpTools } from './mcp.js';
+export { pullRequestTools } from './pull-requests.js';
 export type { ToolFamily, ToolOutcome, ToolRunContext, ToolCall, ToolDefinition } from './types.js';

@@ -3,7 +3,7 @@
  * exist. A new family (git, pull requests, ...) is one module exporting a ToolFamily, added to the
  * list in activation-context.ts.
  */
-import type { SessionRow } from '../../db/session-store.js';
+import type { NewEvent, SessionRow } from '../../db/session-store.js';
 import type { ToolCall, ToolDefinition } from '../providers/types.js';
 import type { SandboxDriver } from '../sandbox/driver.js';
 
@@ -17,6 +17,10 @@ export interface ToolOutcome {
   exit_code?: number;
   /** Set by a tool that ends the session (finish): the session completes with this summary. */
   finish?: { summary: string };
+  /** Durable events recorded with the result, in the same write (e.g. pr_created). */
+  events?: NewEvent[];
+  /** Session columns set in the same write (e.g. pr_url). */
+  patch?: Record<string, unknown>;
 }
 
 /** What a running tool may use; built by the actor for each call. */
