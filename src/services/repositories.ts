@@ -85,11 +85,13 @@ function checkApiUrl(url: string): void {
  * Also checks the clone URL passes the outbound guard (the worker will fetch from it).
  */
 async function verifyWithForge(r: Pick<RepositoryRow, 'forge' | 'api_base_url' | 'full_name' | 'clone_url'>, token: string) {
-  try {
-    await outbound().check(r.clone_url, 'forge');
-  } catch (err) {
-    const blocked = blockedCause(err);
-    throw unprocessable(`clone_url is not reachable from this server: ${blocked ? blocked.message : (err as Error).message}`);
+  for (const [field, url] of [['clone_url', r.clone_url], ['api_base_url', r.api_base_url]] as const) {
+    try {
+      await outbound().check(url, 'forge');
+    } catch (err) {
+      const blocked = blockedCause(err);
+      throw unprocessable(`${field} is not reachable from this server: ${blocked ? blocked.message : (err as Error).message}`);
+    }
   }
   try {
     return await forgeClient(r, token).verify();

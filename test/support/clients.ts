@@ -10,7 +10,7 @@ export interface SseFrame {
 
 export const SSE_EVENTS = [
   'text_delta', 'text_complete', 'tool_use_start', 'tool_use_complete', 'tool_output_delta', 'tool_result',
-  'status', 'session_completed', 'session_failed', 'keepalive', 'user_message', 'session_error',
+  'status', 'session_completed', 'session_failed', 'keepalive', 'user_message', 'session_error', 'pr_created',
 ];
 
 /** Opens an SSE stream; frames accumulate in `frames`; `ended` resolves when the server closes it. */

@@ -10,13 +10,22 @@ import { ForgeError, type ForgeClient, type PullRequest, type RepoCoordinates } 
 
 export function githubClient(repo: RepoCoordinates, token: string): ForgeClient {
   const guarded = outbound().fetch('forge');
+  // Octokit turns a failed fetch into a "500"; the real cause (e.g. the guard's refusal) is kept here.
+  const net: { failure: unknown } = { failure: null };
   const octokit = new Octokit({
     auth: token,
     baseUrl: repo.api_base_url.replace(/\/+$/, ''),
     userAgent: 'troupe',
     request: {
       // A redirect would carry the token elsewhere: refused.
-      fetch: ((input: Parameters<typeof fetch>[0], init?: Parameters<typeof fetch>[1]) => guarded(input, { ...init, redirect: 'error' })) as typeof fetch,
+      fetch: (async (input: Parameters<typeof fetch>[0], init?: Parameters<typeof fetch>[1]) => {
+        try {
+          return await guarded(input, { ...init, redirect: 'error' });
+        } catch (err) {
+          net.failure = err;
+          throw err;
+        }
+      }) as typeof fetch,
       retries: 0,
     },
     log: { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} },
@@ -27,36 +36,40 @@ export function githubClient(repo: RepoCoordinates, token: string): ForgeClient 
 
   return {
     async verify() {
-      const { data } = await call(() => octokit.rest.repos.get({ owner, repo: name }));
+      const { data } = await call(net, () => octokit.rest.repos.get({ owner, repo: name }));
       return { default_branch: data.default_branch, can_push: data.permissions ? Boolean(data.permissions.push) : null };
     },
     async findOpenPull(head) {
-      const { data } = await call(() => octokit.rest.pulls.list({ owner, repo: name, head: `${owner}:${head}`, state: 'open', per_page: 10 }));
+      const { data } = await call(net, () => octokit.rest.pulls.list({ owner, repo: name, head: `${owner}:${head}`, state: 'open', per_page: 10 }));
       const found = data.find((p) => p.head.ref === head);
       return found ? pull(found) : null;
     },
     async getPull(number) {
-      const { data } = await call(() => octokit.rest.pulls.get({ owner, repo: name, pull_number: number }));
+      const { data } = await call(net, () => octokit.rest.pulls.get({ owner, repo: name, pull_number: number }));
       return pull(data);
     },
     async createPull(input) {
-      const { data } = await call(() => octokit.rest.pulls.create({ owner, repo: name, ...input }));
+      const { data } = await call(net, () => octokit.rest.pulls.create({ owner, repo: name, ...input }));
       return pull(data);
     },
     async updatePull(number, input) {
-      const { data } = await call(() => octokit.rest.pulls.update({ owner, repo: name, pull_number: number, ...input }));
+      const { data } = await call(net, () => octokit.rest.pulls.update({ owner, repo: name, pull_number: number, ...input }));
       return pull(data);
     },
   };
 }
 
 /** Runs one API call; failures become ForgeErrors whose messages never hold the token. */
-async function call<T>(fn: () => Promise<T>): Promise<T> {
+async function call<T>(net: { failure: unknown }, fn: () => Promise<T>): Promise<T> {
+  net.failure = null;
   try {
     return await fn();
   } catch (err) {
-    const blocked = blockedCause(err);
-    if (blocked) throw new ForgeError(`the forge API is not reachable: ${blocked.message}`, null);
+    if (net.failure) {
+      const blocked = blockedCause(net.failure);
+      const cause = (net.failure as { cause?: { message?: string } }).cause?.message ?? (net.failure as Error).message;
+      throw new ForgeError(blocked ? `the forge API is not allowed: ${blocked.message}` : `the forge API could not be reached: ${cause}`, null);
+    }
     const e = err as { status?: number; message?: string; response?: { data?: { message?: string; errors?: Array<{ message?: string }> } } };
     const status = typeof e.status === 'number' && e.status >= 100 ? e.status : null;
     const detail = e.response?.data?.errors?.map((x) => x.message).filter(Boolean).join('; ');
