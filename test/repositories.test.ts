@@ -293,6 +293,66 @@ describe('repositories and pull requests (issue 14)', function () {
     expect(gh.requests.filter((q) => q.method === 'POST' && q.path.includes(repo.full))).to.have.length(0);
   });
 
+  it('a task for a hosted agent may name a repository: the PR link lands in the task thread and pr_created carries the task_id; refused without the flag or from another project', async () => {
+    const { owner, projectId } = await project();
+    const repo = await repository(projectId, owner.token);
+    const asUser = (path: string, body: Record<string, unknown>) => call('POST', path, owner.token, body);
+    const requester = await agent(projectId, owner.token, { kind: 'external' });
+    const noFlag = await agent(projectId, owner.token, {});
+    const worker2 = await agent(projectId, owner.token, {
+      can_clone_repos: true, can_create_prs: true,
+      script: {
+        turns: [
+          { text: 'work', tool_calls: [{ name: 'bash', input: { command: `cd /workspace/${repo.name} && echo login > login.txt && git add . && git commit -qm "Login"` } }] },
+          { text: 'pr', tool_calls: [{ name: 'create_pull_request', input: { title: 'Implement login', body: 'As asked' } }] },
+          { text: 'done', tool_calls: [{ name: 'finish', input: { summary: 'opened the PR' } }] },
+        ],
+      },
+    });
+    for (const target of [noFlag, worker2]) {
+      const code = await asUser('/api/v1/pairing-codes', { asAgentId: requester.id });
+      expect((await asUser('/api/v1/connections', { pairingCode: code.body.code, asAgentId: target.id })).status).to.equal(201);
+    }
+    const tasksBefore = Number((await db('tasks').where({ from_agent_id: requester.id }).count<{ count: string }[]>('* as count'))[0].count);
+    const refused = await asUser('/api/v1/tasks', { toAgentId: noFlag.id, title: 'Implement login', message: 'please', repository: repo.name, asAgentId: requester.id });
+    expect(refused.status).to.equal(403);
+    expect(refused.body.error).to.match(/can_clone_repos/);
+    // An agent of another project, connected to the worker, may not name this project's repository.
+    const other = await project();
+    const stranger = await agent(other.projectId, other.owner.token, { kind: 'external' });
+    const code = await call('POST', '/api/v1/pairing-codes', other.owner.token, { asAgentId: stranger.id });
+    expect((await asUser('/api/v1/connections', { pairingCode: code.body.code, asAgentId: worker2.id })).status).to.equal(201);
+    const foreign = await call('POST', '/api/v1/tasks', other.owner.token, { toAgentId: worker2.id, title: 'x', message: 'y', repository: repo.name, asAgentId: stranger.id });
+    expect(foreign.status).to.equal(403);
+    expect(Number((await db('tasks').where({ from_agent_id: requester.id }).count<{ count: string }[]>('* as count'))[0].count)).to.equal(tasksBefore);
+
+    const dash = await connectDashboard(url, owner.token);
+    expect(await subscribe(dash.socket, { project_id: projectId })).to.deep.equal({ ok: true });
+    try {
+      const task = await asUser('/api/v1/tasks', { toAgentId: worker2.id, title: 'Implement login', message: 'OAuth, please', repository: repo.name, baseBranch: 'main', asAgentId: requester.id });
+      expect(task.status, task.text).to.equal(201);
+      expect(task.body).to.include({ repositoryId: repo.id, baseBranch: 'main' });
+      const done = await waitFor('task completed', async () => {
+        const t = await call('GET', `/api/v1/tasks/${task.body.id}?asAgentId=${requester.id}`, owner.token);
+        if (t.body.status === 'failed') throw new Error('task failed');
+        return t.body.status === 'completed' ? t.body : null;
+      }, { timeoutMs: 90_000, onError: 'throw' });
+      const s = await session(done.sessionId);
+      expect(s).to.include({ branch_name: 'agent/implement-login', trigger_type: 'task_assigned' });
+      expect(s.pr_url).to.match(/\/pull\/1$/);
+      const msgs = await waitFor('task message with the link', async () => {
+        const r = await call('GET', `/api/v1/tasks/${task.body.id}/messages?asAgentId=${requester.id}`, owner.token);
+        return r.body.some((m: any) => m.content.includes(s.pr_url)) ? r.body : null;
+      });
+      expect(msgs.filter((m: any) => m.content.includes(s.pr_url))).to.have.length(1);
+      const pr = await waitFor('pr_created', async () => dash.received.find(([n, d]) => n === 'agent:conversation:pr_created' && d.conversation_id === s.id));
+      expect(pr[1]).to.deep.equal({ conversation_id: s.id, task_id: task.body.id, pr_url: s.pr_url, branch_name: 'agent/implement-login' });
+      expect(await gitOut(['--git-dir', repo.bare, 'show', 'agent/implement-login:login.txt'])).to.equal('login\n');
+    } finally {
+      dash.socket.close();
+    }
+  });
+
   it('branches are unique per conversation; a clone that fails fails the start with an error saying why, token redacted', async () => {
     const { owner, projectId } = await project();
     const repo = await repository(projectId, owner.token);
