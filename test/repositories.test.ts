@@ -353,6 +353,28 @@ describe('repositories and pull requests (issue 14)', function () {
     }
   });
 
+  it('a chat on a repository: its conversations clone it, a follow-up after the end works on the same repository on a branch of its own', async () => {
+    const { owner, projectId } = await project();
+    const repo = await repository(projectId, owner.token);
+    const a = await agent(projectId, owner.token, { can_clone_repos: true, script: { turns: [{ text: 'ok' }] } });
+    const chat = await call('POST', `/api/v1/projects/${projectId}/agents/${a.id}/chat-sessions`, owner.token, { message: 'Tidy the README', repository: repo.name, base_branch: 'main' });
+    expect(chat.status, chat.text).to.equal(201);
+    expect(chat.body.conversation).to.include({ repository_id: repo.id, base_branch: 'main' });
+    const firstId = chat.body.conversation.id;
+    const first = await waitFor('first idle', async () => ((await session(firstId)).status === 'idle' ? session(firstId) : null), { timeoutMs: 60_000 });
+    expect(first.branch_name).to.equal('agent/tidy-the-readme');
+    expect((await call('POST', `/api/v1/projects/${projectId}/conversations/${firstId}/stop`, owner.token, {})).status).to.equal(200);
+    const next = await call('POST', `/api/v1/projects/${projectId}/chat-sessions/${chat.body.id}/messages`, owner.token, { message: 'And the licence' });
+    expect(next.status, next.text).to.equal(201);
+    expect(next.body.new_conversation).to.equal(true);
+    expect(next.body.conversation).to.include({ repository_id: repo.id, base_branch: 'main' });
+    const second = await waitFor('second idle', async () => {
+      const r = await session(next.body.conversation.id);
+      return r.status === 'idle' ? r : null;
+    }, { timeoutMs: 60_000 });
+    expect(second.branch_name).to.equal('agent/tidy-the-readme-2');
+  });
+
   it('branches are unique per conversation; a clone that fails fails the start with an error saying why, token redacted', async () => {
     const { owner, projectId } = await project();
     const repo = await repository(projectId, owner.token);

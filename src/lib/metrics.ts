@@ -37,7 +37,7 @@ export const activeSessions = new client.Gauge({
  * the runtime; test/metrics-access.test.ts checks this list against both.
  */
 export const KNOWN_TOOLS: ReadonlySet<string> = new Set([
-  'bash', 'read_file', 'write_file', 'edit_file', 'list_files', 'finish', 'task_reply', 'task_update_status',
+  'bash', 'read_file', 'write_file', 'edit_file', 'list_files', 'finish', 'task_reply', 'task_update_status', 'create_pull_request',
 ]);
 
 /**

@@ -30,7 +30,7 @@ describe('metrics: who may read /metrics', () => {
 
 describe('metrics: tool labels', () => {
   it('keeps known tool names, collapses MCP tools into "mcp" and anything else into "other"', () => {
-    for (const t of ['bash', 'read_file', 'write_file', 'edit_file', 'list_files', 'finish', 'task_reply', 'task_update_status']) expect(toolLabel(t)).to.equal(t);
+    for (const t of ['bash', 'read_file', 'write_file', 'edit_file', 'list_files', 'finish', 'task_reply', 'task_update_status', 'create_pull_request']) expect(toolLabel(t)).to.equal(t);
     expect(toolLabel('mcp__github__create_issue')).to.equal('mcp');
     for (const t of ['made_up_tool', 'bash2', '', 'x'.repeat(500), '__proto__']) expect(toolLabel(t)).to.equal('other');
   });

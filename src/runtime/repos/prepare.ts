@@ -3,6 +3,7 @@
  * branch of its own (`agent/<slug of the task title or first message>`, unique per conversation).
  * A failure ends the session's start with an error that says why (token redacted).
  */
+import * as chats from '../../db/repositories/chats.js';
 import * as repositories from '../../db/repositories/repositories.js';
 import { loadEvents, type SessionRow } from '../../db/session-store.js';
 import { unseal } from '../../lib/secrets.js';
@@ -21,6 +22,17 @@ export interface CloningAgent {
   can_clone_repos: boolean;
 }
 
+/** What the work is called: the task's title, the chat's (its first message), or the first message. */
+async function workTitle(session: SessionRow): Promise<string> {
+  if (session.task_title) return session.task_title;
+  if (session.chat_session_id) {
+    const chat = await chats.byIdWithStats(session.chat_session_id);
+    if (chat?.title) return chat.title;
+  }
+  const first = (await loadEvents(session.id, { limit: 20 })).find((e) => e.event_type === 'message' && e.event_source === 'user');
+  return String(first?.payload.message ?? session.prompt ?? '');
+}
+
 /** Clones the session's repository into its sandbox; the branch made for it. */
 export async function cloneForSession(session: SessionRow, agent: CloningAgent, driver: SandboxDriver, containerId: string): Promise<string> {
   const repo = session.repository_id ? await repositories.byId(session.repository_id) : undefined;
@@ -28,8 +40,7 @@ export async function cloneForSession(session: SessionRow, agent: CloningAgent, 
   if (!agent.can_clone_repos) throw new RepositoryStartError(`Agent "${agent.handle}" may no longer clone repositories (can_clone_repos is off)`);
   if (!repo.token_sealed) throw new RepositoryStartError(`Repository ${repo.name} has no token (it was cleared when its URL changed)`);
   const token = unseal(repo.token_sealed);
-  const firstMessage = (await loadEvents(session.id, { limit: 20 })).find((e) => e.event_type === 'message' && e.event_source === 'user');
-  const wanted = branchFor(session.task_title ?? String(firstMessage?.payload.message ?? session.prompt ?? ''));
+  const wanted = branchFor(await workTitle(session));
   try {
     return await cloneIntoSandbox({
       driver, containerId, dirName: repo.name, remote: { url: repo.clone_url, token },
