@@ -69,7 +69,7 @@ export async function runActivation(sessionId: string, deps: ActorDeps): Promise
     held.tools = ctx.tools;
     if (claimed.session.repository_id && !claimed.session.branch_name) {
       // Before the first model call: the repository, on the session's own branch.
-      const branch = await cloneForSession(claimed.session, ctx.agent, deps.driver, ctx.containerId);
+      const branch = await cloneForSession(claimed.session, ctx.agent, deps.driver, ctx.containerId, ac.signal);
       if (ac.signal.aborted) throw new Fenced();
       const res = await writeSession(sessionId, [], { activation, from: ['running'], patch: { branch_name: branch } });
       if (!res) throw new Fenced();

@@ -93,7 +93,8 @@ export async function git(args: string[], opts: { cwd?: string; home: string; re
     GIT_CONFIG_NOSYSTEM: '1',
     GIT_CONFIG_GLOBAL: '/dev/null',
     GIT_TERMINAL_PROMPT: '0',
-    GIT_ASKPASS: 'echo',
+    // Asked for a user name or password (the server refused the token): fail, never prompt.
+    GIT_ASKPASS: 'false',
     GIT_CONFIG_COUNT: String(config.length),
   };
   config.forEach(([k, v], i) => {

@@ -34,7 +34,7 @@ async function workTitle(session: SessionRow): Promise<string> {
 }
 
 /** Clones the session's repository into its sandbox; the branch made for it. */
-export async function cloneForSession(session: SessionRow, agent: CloningAgent, driver: SandboxDriver, containerId: string): Promise<string> {
+export async function cloneForSession(session: SessionRow, agent: CloningAgent, driver: SandboxDriver, containerId: string, signal?: AbortSignal): Promise<string> {
   const repo = session.repository_id ? await repositories.byId(session.repository_id) : undefined;
   if (!repo) throw new RepositoryStartError('The repository this session names was removed from the project');
   if (!agent.can_clone_repos) throw new RepositoryStartError(`Agent "${agent.handle}" may no longer clone repositories (can_clone_repos is off)`);
@@ -47,6 +47,7 @@ export async function cloneForSession(session: SessionRow, agent: CloningAgent, 
       baseBranch: session.base_branch ?? repo.default_branch, branch: wanted,
       taken: (b) => repositories.branchTaken(repo.id, b, session.id),
       author: { name: agent.name, email: `${agent.handle}@agents.troupe.invalid` },
+      signal,
     });
   } catch (err) {
     const why = err instanceof GitError ? err.message : `the sandbox refused the copy: ${(err as Error).message}`;

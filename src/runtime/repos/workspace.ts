@@ -24,6 +24,8 @@ import { git, GitError, type Remote } from './git.js';
 const AGENT_UID = 1000;
 const AGENT_GID = 1000;
 const WORKSPACE = '/workspace';
+/** The most of a sandbox's .git the worker unpacks to push (a bigger one is refused, not pushed). */
+const MAX_GIT_DIR_BYTES = 2 * 1024 ** 3;
 
 export { GitError };
 
@@ -38,6 +40,8 @@ export interface CloneRequest {
   branch: string;
   taken: (branch: string) => Promise<boolean>;
   author: { name: string; email: string };
+  /** Aborting kills the git process (the session was paused or stopped). */
+  signal?: AbortSignal;
 }
 
 async function tempDir(): Promise<string> {
@@ -49,7 +53,7 @@ export async function cloneIntoSandbox(req: CloneRequest): Promise<string> {
   const tmp = await tempDir();
   try {
     const dir = path.join(tmp, req.dirName);
-    await git(['clone', '--quiet', '--no-tags', '--branch', req.baseBranch, '--', req.remote.url, dir], { home: tmp, remote: req.remote, label: 'clone' });
+    await git(['clone', '--quiet', '--no-tags', '--branch', req.baseBranch, '--', req.remote.url, dir], { home: tmp, remote: req.remote, label: 'clone', signal: req.signal });
     // Branches on the remote (a full clone knows them all) and other conversations' are taken.
     const remoteHas = async (b: string) =>
       git(['rev-parse', '--verify', '--quiet', `refs/remotes/origin/${b}`], { cwd: dir, home: tmp }).then(() => true, () => false);
@@ -86,6 +90,7 @@ export interface PushRequest {
   dirName: string;
   remote: Remote;
   branch: string;
+  signal?: AbortSignal;
 }
 
 /** Pushes the session's branch from the sandbox's repository to the remote; the commit it pushed. */
@@ -105,7 +110,7 @@ export async function pushFromSandbox(req: PushRequest): Promise<string> {
       .catch(() => {
         throw new GitError(`/workspace/${req.dirName} has no branch ${req.branch} (the session's branch): check it out again and commit there`);
       });
-    await git(['--git-dir', gitDir, 'push', '--quiet', '--no-verify', req.remote.url, `+refs/heads/${req.branch}:refs/heads/${req.branch}`], { ...opts, remote: req.remote, label: 'push' });
+    await git(['--git-dir', gitDir, 'push', '--quiet', '--no-verify', req.remote.url, `+refs/heads/${req.branch}:refs/heads/${req.branch}`], { ...opts, remote: req.remote, label: 'push', signal: req.signal });
     return sha;
   } finally {
     await fs.rm(tmp, { recursive: true, force: true });
@@ -124,7 +129,13 @@ async function copyGitDirOut(driver: SandboxDriver, containerId: string, from: s
   await fs.mkdir(dest, { recursive: true });
   const extract = tar.extract();
   archive.pipe(extract);
+  let total = 0;
   for await (const entry of extract) {
+    total += entry.header.size ?? 0;
+    if (total > MAX_GIT_DIR_BYTES) {
+      archive.destroy();
+      throw new GitError(`${from} is larger than ${MAX_GIT_DIR_BYTES / 1024 ** 3} GiB: too big to push from here`);
+    }
     const name = path.posix.normalize(entry.header.name);
     // Entries are `.git/...`; anything else, or anything that climbs out, is skipped.
     const rel = name === '.git' || name === '.git/' ? '' : name.startsWith('.git/') ? name.slice(5) : null;

@@ -44,7 +44,7 @@ export function pullRequestTools(offered: boolean): ToolFamily {
       if (!repo.token_sealed) return { content: `Repository ${repo.name} has no token any more; ask a project member to set one`, is_error: true };
       const token = unseal(repo.token_sealed);
       try {
-        const sha = await pushFromSandbox({ driver: ctx.driver, containerId: ctx.containerId, dirName: repo.name, remote: { url: repo.clone_url, token }, branch: s.branch_name });
+        const sha = await pushFromSandbox({ driver: ctx.driver, containerId: ctx.containerId, dirName: repo.name, remote: { url: repo.clone_url, token }, branch: s.branch_name, signal: ctx.killSignal });
         const forge = forgeClient(repo, token);
         let existing: PullRequest | null = null;
         if (s.pr_number) existing = await forge.getPull(s.pr_number).catch(() => null);
