@@ -134,6 +134,18 @@ describe('repositories and pull requests (issue 14)', function () {
     expect(rejected.status).to.equal(422);
     expect(await db('repositories').where({ id: created.body.id }).first()).to.include({ token_sealed: sealed, default_branch: 'develop' });
 
+    // Managing is for users who are not viewers: an agent key and a viewer get 403, and change nothing.
+    const someAgent = await agent(projectId, owner.token, {});
+    const key = (await call('POST', `/api/v1/projects/${projectId}/agents/${someAgent.id}/api-keys`, owner.token, {})).body.key;
+    const viewer = { id: uniq('viewer'), token: '' };
+    viewer.token = await signUserToken(viewer.id);
+    expect((await call('POST', `/api/v1/projects/${projectId}/members`, owner.token, { user_id: viewer.id, role: 'viewer' })).status).to.equal(201);
+    for (const token of [key, viewer.token]) {
+      expect((await call('POST', base, token, { name: 'y', clone_url: cloneUrl, api_base_url: gh.url, token: TOKEN })).status).to.equal(403);
+      expect((await call('PATCH', `${base}/crud`, token, { default_branch: 'x' })).status).to.equal(403);
+      expect((await call('DELETE', `${base}/crud`, token)).status).to.equal(403);
+      expect((await call('GET', `${base}/crud`, token)).body).to.include({ default_branch: 'develop', has_token: true });
+    }
     // Another project sees nothing.
     const other = await project();
     expect((await call('GET', `/api/v1/projects/${other.projectId}/repositories/${created.body.id}`, other.owner.token)).status).to.equal(404);
