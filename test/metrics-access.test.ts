@@ -9,7 +9,7 @@ import { call, newAgent, newProject, sessionWorker, waitFor } from './support/ha
 import { freePort, startApi, type Proc } from './support/processes.js';
 import { request } from './support/http.js';
 import { KNOWN_TOOLS } from '../src/lib/metrics.js';
-import { finishTool, shellAndFileTools } from '../src/runtime/tools/index.js';
+import { finishTool, pullRequestTools, shellAndFileTools } from '../src/runtime/tools/index.js';
 import { TASK_TOOLS } from '../src/services/tasks.js';
 
 describe('metrics: access and labels (issue 12, finding 9)', function () {
@@ -52,8 +52,8 @@ describe('metrics: access and labels (issue 12, finding 9)', function () {
     });
   });
 
-  it('KNOWN_TOOLS is exactly the built-in and task tools', () => {
-    expect([...KNOWN_TOOLS].sort()).to.deep.equal([...shellAndFileTools().definitions, ...finishTool().definitions, ...TASK_TOOLS].map((t) => t.name).sort());
+  it('KNOWN_TOOLS is exactly the built-in, task and pull request tools', () => {
+    expect([...KNOWN_TOOLS].sort()).to.deep.equal([...shellAndFileTools().definitions, ...finishTool().definitions, ...TASK_TOOLS, ...pullRequestTools(true).definitions].map((t) => t.name).sort());
   });
 
   it("a model's made-up tool names are counted as \"other\", never as labels of their own", async () => {
