@@ -39,7 +39,7 @@ describe('repositories and pull requests (issue 14)', function () {
     url = `http://127.0.0.1:${port}`;
     // A process pair of its own (own queue prefix), so every log line of this work is captured here.
     const env = {
-      TROUPE_REDIS_PREFIX: `repos-test-${process.pid}`, TROUPE_LOG_LEVEL: 'debug', TROUPE_POOL_SIZE: '0',
+      TROUPE_REDIS_PREFIX: `${process.env.TROUPE_REDIS_PREFIX}-repos-${process.pid}`, TROUPE_LOG_LEVEL: 'debug', TROUPE_POOL_SIZE: '0',
       TROUPE_OUTBOUND_ALLOW: '127.0.0.1', PORT: String(port), HOST: '127.0.0.1',
     };
     [api, worker] = await Promise.all([startApi(env), startWorker(env)]);
@@ -405,6 +405,12 @@ describe('repositories and pull requests (issue 14)', function () {
     const missing = await settled((await start({ message: 'Work', base_branch: 'no-such-branch' })).body.id);
     expect(missing.status).to.equal('failed');
     expect(missing.error).to.match(/Could not clone repository .*no-such-branch/);
+    // The outbound guard's rules run before git: a remote on a private address is never contacted.
+    await db('repositories').where({ id: repo.id }).update({ clone_url: `http://10.255.255.1/${repo.full}.git` });
+    const guarded = await settled((await start({ message: 'Work' })).body.id);
+    expect(guarded.status).to.equal('failed');
+    expect(guarded.error).to.match(/address is not allowed/);
+    await db('repositories').where({ id: repo.id }).update({ clone_url: `${git.url}/${repo.full}.git` });
     // The git server stops accepting the token: git's own complaint, redacted.
     git.tokens.delete(TOKEN);
     try {
