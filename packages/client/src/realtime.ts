@@ -184,7 +184,7 @@ export class AgentConnection implements AsyncIterable<HubEvent> {
       });
     });
     ws.on('message', (raw) => {
-      let msg: HubEvent & { agentId?: string };
+      let msg: HubEvent | { type: 'connected' | 'pong'; agentId?: string };
       try {
         msg = JSON.parse(String(raw));
       } catch {
@@ -203,7 +203,7 @@ export class AgentConnection implements AsyncIterable<HubEvent> {
         }
         return;
       }
-      if (msg.type === 'pong') return;
+      if (msg.type === 'pong' || !('cursor' in msg)) return;
       if (this.held) this.held.push(msg);
       else this.deliver(msg);
     });

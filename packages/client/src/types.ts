@@ -95,9 +95,14 @@ export interface PairingCode extends Open { code: string; expiresAt: string }
 export interface Connection extends Open { id: string; agentId: string; withAgentId: string; withAgentName?: string | null; approval: 'auto' | 'require'; createdAt: string }
 export interface Task extends Open { id: string; fromAgentId: string; toAgentId: string; title: string; status: TaskStatus; approval: string | null; sessionId: string | null; createdAt: string; updatedAt: string }
 export interface TaskMessage extends Open { id: string; taskId: string; fromAgentId: string; content: string; createdAt: string }
-/** A hub event addressed to an agent (seed 003), with its position in the agent's updates log. */
-export interface HubEvent extends Open {
-  type: 'task.created' | 'task.approval_required' | 'task.updated' | 'message.created' | 'agent.connected' | 'agent.disconnected' | (string & {});
-  cursor: string;
-}
+/** A hub event addressed to an agent (seed 003), exactly in the seed's shapes. */
+export type HubEventBody =
+  | { type: 'task.created'; taskId: string; fromAgentId: string }
+  | { type: 'task.approval_required'; taskId: string; fromAgentId: string }
+  | { type: 'task.updated'; taskId: string; status: TaskStatus }
+  | { type: 'message.created'; taskId: string; messageId: string; fromAgentId: string }
+  | { type: 'agent.connected'; connectionId: string; withAgentId: string; withAgentName: string; withPublicKey?: string }
+  | { type: 'agent.disconnected'; connectionId: string; byAgentId: string };
+/** ... with its position in the agent's updates log (the cursor to resume after). */
+export type HubEvent = HubEventBody & { cursor: string; createdAt?: string };
 export interface UpdatesPage { events: HubEvent[]; next_cursor: string | null; has_more: boolean }

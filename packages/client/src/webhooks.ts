@@ -4,7 +4,7 @@
  * seconds. Verify against the raw body as received, before parsing it.
  */
 import crypto from 'node:crypto';
-import type { HubEvent } from './types.js';
+import type { HubEventBody } from './types.js';
 
 export interface WebhookInput {
   /** The agent's webhook secret (POST .../agents/:agentId/webhook-secret). */
@@ -37,7 +37,7 @@ export function webhookSignature(secret: string, timestamp: string, body: string
 }
 
 /** Throws WebhookVerificationError (saying why) unless the delivery is signed with `secret` and recent. */
-export function verifyWebhook(input: WebhookInput): HubEvent & { agentId: string; createdAt: string } {
+export function verifyWebhook(input: WebhookInput): HubEventBody & { cursor: string; agentId: string; createdAt: string } {
   const ts = header(input.headers, 'x-troupe-timestamp');
   const given = header(input.headers, 'x-troupe-signature');
   if (!ts || !/^\d+$/.test(ts)) throw new WebhookVerificationError('missing or malformed X-Troupe-Timestamp header');
