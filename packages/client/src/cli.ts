@@ -269,6 +269,7 @@ async function tail(t: TroupeClient, id: string, o: { from?: number; untilIdle?:
         break;
       }
     }
+    if (e.type === 'tool_use_start' && !json) progress.start(`running ${e.data.name}`);
     if (e.type === 'session_completed') outcome = 'completed';
     if (e.type === 'session_failed') outcome = 'failed';
   }
@@ -322,6 +323,13 @@ function hint(err: TroupeError): string {
 }
 
 async function main() {
+  // `troupe ... | head`: a reader that goes away is not an error.
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+      throw err;
+    });
+  }
   try {
     await program.parseAsync(process.argv);
   } catch (err) {

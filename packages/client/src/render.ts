@@ -27,34 +27,35 @@ export function table(rows: Array<Record<string, unknown>>, columns: string[]): 
   return line(columns.map((c) => c.toUpperCase())) + rows.map((r) => line(columns.map((c) => cell(r[c])))).join('');
 }
 
-/** A progress line on stderr while something long happens. */
+/**
+ * A progress line on stderr while something long happens. Shown only once the wait has lasted a
+ * moment (a replayed `queued` status, gone the next instant, shows nothing): on a TTY a spinner
+ * with the elapsed time, cleared when the wait ends; otherwise one line.
+ */
 export class Progress {
   private timer: NodeJS.Timeout | undefined;
+  private delay: NodeJS.Timeout | undefined;
   private started = Date.now();
   private frame = 0;
   private readonly tty = Boolean(process.stderr.isTTY);
   private text = '';
 
+  constructor(private readonly afterMs = 1000) {}
+
   start(text: string): this {
     this.stop();
     this.text = text;
     this.started = Date.now();
-    if (this.tty) {
+    this.delay = setTimeout(() => {
+      this.delay = undefined;
+      if (!this.tty) {
+        process.stderr.write(`${this.text}...\n`);
+        return;
+      }
       this.timer = setInterval(() => this.draw(), 100);
-      this.timer.unref();
       this.draw();
-    } else {
-      process.stderr.write(`${text}...\n`);
-    }
+    }, this.afterMs);
     return this;
-  }
-
-  update(text: string): void {
-    if (!this.timer && !this.tty) {
-      process.stderr.write(`${text}...\n`);
-      return;
-    }
-    this.text = text;
   }
 
   private draw() {
@@ -64,6 +65,8 @@ export class Progress {
   }
 
   stop(): void {
+    if (this.delay) clearTimeout(this.delay);
+    this.delay = undefined;
     if (this.timer) {
       clearInterval(this.timer);
       this.timer = undefined;
