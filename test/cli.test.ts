@@ -120,7 +120,7 @@ describe('troupe CLI (built, run as a process)', function () {
   });
 
   it('agents create|ls|show, sessions new --tail exits 0 on completion and 1 on failure, --json output parses', async () => {
-    const { owner, projectId } = await newProject();
+    const { owner } = await newProject();
     const env = { TROUPE_URL: url, TROUPE_TOKEN: owner.token };
     const script = JSON.stringify({ token_delay_ms: 5, turns: [
       { text: 'I will write the file.', tool_calls: [{ name: 'bash', input: { command: 'echo hello > hello.txt && cat hello.txt' } }] },
@@ -142,7 +142,7 @@ describe('troupe CLI (built, run as a process)', function () {
     expect(done.code, done.stderr).to.equal(0);
     expect(done.stdout).to.contain('> write hello.txt').and.contain('I will write the file.').and.contain('▸ bash echo hello > hello.txt')
       .and.contain('hello\n').and.contain('● completed').and.contain('✓ session completed');
-    expect(done.stdout).to.not.match(/\u001b\[/); // not a TTY: no color
+    expect(done.stdout).to.not.contain('\u001b['); // not a TTY: no color
 
     // max_iterations 1 and a model that wants a second step: the session fails, tail exits 1.
     const failing = json(await troupe(['agents', 'create', '--body', JSON.stringify({ name: 'Loop', max_iterations: 1, llm_provider: 'scripted', sandbox: { image: 'troupe-sandbox-minimal:latest' }, script: { turns: [{ text: 'again', tool_calls: [{ name: 'bash', input: { command: 'true' } }] }, { text: 'again' }] } }), '--json'], env));

@@ -353,6 +353,13 @@ describe('client package (@troupe/client)', function () {
     }
   });
 
+  it('the generated types come from the live document: /openapi.json is what the generator builds offline', async () => {
+    await import('../src/http/routes/index.js');
+    const { buildOpenApi } = await import('../src/http/openapi.js');
+    const { troupe } = await fixture();
+    expect(await troupe.openapi()).to.deep.equal(JSON.parse(JSON.stringify(buildOpenApi())));
+  });
+
   it('errors are typed from the {error, details} envelope', async () => {
     const { projectId, troupe, agent } = await fixture();
     const missing = await troupe.projects.get('00000000-0000-4000-8000-000000000000').catch((e) => e);
