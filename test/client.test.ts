@@ -8,7 +8,7 @@
 import { expect } from 'chai';
 import http from 'node:http';
 import net from 'node:net';
-import { apiServer, call, newProject, newAgent, newUser, sessionWorker, uniq, waitFor } from './support/harness.js';
+import { apiServer, newProject, newAgent, newUser, sessionWorker, uniq, waitFor } from './support/harness.js';
 import { freePort, startApi, type Proc } from './support/processes.js';
 import { db } from '../src/db/knex.js';
 import {
@@ -164,7 +164,8 @@ describe('client package (@troupe/client)', function () {
 
     // A chat, and a pair.
     const chat = await troupe.chats.create(projectId, a.id, 'first question');
-    expect(chat.conversation.status).to.equal('queued');
+    expect(chat.conversation_id).to.equal(chat.conversation.id);
+    expect(chat.conversation.trigger_type).to.equal('chat');
     expect((await troupe.chats.list(projectId, a.id)).chat_sessions.map((c) => c.id)).to.deep.equal([chat.id]);
     expect((await troupe.chats.messages(projectId, chat.id)).messages[0]).to.include({ role: 'user', content: 'first question' });
     const reviewer = await agent();
@@ -446,13 +447,17 @@ describe('client package (@troupe/client)', function () {
     }
   });
 
-  it('a user token cannot be used where an agent key is needed: connect() fails with 401', async () => {
+  it('connect() fails with 401 for a user token (an agent key is needed), and gives up when nobody listens', async () => {
     const u = await newUser();
     const troupe = await clientFor(u.token);
     const conn = troupe.agents.connect(u.token);
     const err = await conn.ready.catch((e) => e);
     expect(err).to.be.instanceOf(TroupeError);
     expect(err.status).to.equal(401);
-    void call;
+    // Nobody listening: it gives up after its attempts instead of waiting forever.
+    const nowhere = new TroupeClient({ baseUrl: `http://127.0.0.1:${await freePort()}`, token: u.token }).agents.connect('trp_x', { reconnectDelayMs: 10, maxConnectAttempts: 2 });
+    const gone = await nowhere.ready.catch((e) => e);
+    expect(gone).to.be.instanceOf(TroupeConnectionError);
+    expect(gone.message).to.contain('is the server running');
   });
 });

@@ -132,6 +132,8 @@ export interface ConnectOptions {
   after?: string;
   /** First reconnect delay in ms, doubled up to 5 s (default 200). */
   reconnectDelayMs?: number;
+  /** Attempts before giving up when the first connection cannot be made (default 8); once connected it reconnects for as long as it is open. */
+  maxConnectAttempts?: number;
 }
 
 const newer = (a: string, b: string | undefined) => b === undefined || BigInt(a) > BigInt(b);
@@ -180,7 +182,10 @@ export class AgentConnection implements AsyncIterable<HubEvent> {
       res.on('data', (c: Buffer) => (body += c));
       res.on('end', () => {
         const err = TroupeError.fromBody(res.statusCode ?? 0, body, (res.headers['retry-after'] as string | undefined) ?? null, 'GET /ws');
-        this.fail(err, reject);
+        // A refused key is final; anything else (429, 5xx) is worth another try, later.
+        if ([401, 403, 404].includes(err.status)) return this.fail(err, reject);
+        this.emitter.emit('socket_error', err);
+        ws.terminate();
       });
     });
     ws.on('message', (raw) => {
@@ -212,6 +217,9 @@ export class AgentConnection implements AsyncIterable<HubEvent> {
       if (this.closed) return;
       if (code === 4401) return this.fail(new TroupeError(401, String(reason) || 'API key revoked or agent deleted'), reject);
       this.emitter.emit('disconnected', { code, reason: String(reason) });
+      if (!this.agentId && this.attempts >= (this.opts.maxConnectAttempts ?? 8)) {
+        return this.fail(new TroupeConnectionError(`Could not open the agent WebSocket at ${this.baseUrl}/ws after ${this.attempts + 1} attempts: is the server running?`, 'GET /ws'), reject);
+      }
       const delay = Math.min((this.opts.reconnectDelayMs ?? 200) * 2 ** this.attempts++, 5000);
       setTimeout(() => {
         if (!this.closed) this.open(resolve, reject);
@@ -219,7 +227,7 @@ export class AgentConnection implements AsyncIterable<HubEvent> {
     });
   }
 
-  private fail(err: TroupeError, reject?: (err: Error) => void) {
+  private fail(err: TroupeError, reject?: (err: Error) => void): void {
     reject?.(err);
     if (this.emitter.listenerCount('error')) this.emitter.emit('error', err);
     this.close();
