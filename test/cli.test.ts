@@ -143,6 +143,9 @@ describe('troupe CLI (built, run as a process)', function () {
     expect(done.stdout).to.contain('> write hello.txt').and.contain('I will write the file.').and.contain('▸ bash echo hello > hello.txt')
       .and.contain('hello\n').and.contain('● completed').and.contain('✓ session completed');
     expect(done.stdout).to.not.contain('\u001b['); // not a TTY: no color
+    const colored = await troupe(['sessions', 'tail', JSON.parse((await troupe(['sessions', 'ls', '--json'], env)).stdout)[0].id], { ...env, FORCE_COLOR: '1' });
+    expect(colored.code).to.equal(0);
+    expect(colored.stdout).to.contain('\u001b[32m● completed'); // as on a TTY
 
     // max_iterations 1 and a model that wants a second step: the session fails, tail exits 1.
     const failing = json(await troupe(['agents', 'create', '--body', JSON.stringify({ name: 'Loop', max_iterations: 1, llm_provider: 'scripted', sandbox: { image: 'troupe-sandbox-minimal:latest' }, script: { turns: [{ text: 'again', tool_calls: [{ name: 'bash', input: { command: 'true' } }] }, { text: 'again' }] } }), '--json'], env));
