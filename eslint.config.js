@@ -12,7 +12,7 @@ import { defineConfig } from 'eslint/config';
 import tseslint from 'typescript-eslint';
 
 export default defineConfig(
-  { ignores: ['node_modules/', '.troupe/', 'bench/results/', 'test/faults/results/', 'sandbox-images/'] },
+  { ignores: ['node_modules/', '**/node_modules/', 'packages/*/dist/', '.troupe/', 'bench/results/', 'test/faults/results/', 'sandbox-images/'] },
   js.configs.recommended,
   tseslint.configs.recommended,
   {

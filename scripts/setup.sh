@@ -39,6 +39,18 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
   if [ -f package-lock.json ]; then npm ci --no-audit --no-fund; else npm install --no-audit --no-fund; fi
 fi
 
+# --- the client package and its `troupe` CLI (packages/client) --------------------------------------
+# Built to packages/client/dist when that is missing or older than its sources; the workspace links
+# the bin into node_modules/.bin, so `npx troupe` works from the repository root.
+CLIENT=packages/client
+if [ -d "$CLIENT" ]; then
+  if [ ! -f "$CLIENT/dist/cli.js" ] || [ -n "$(find "$CLIENT/src" "$CLIENT/package.json" "$CLIENT/tsconfig.json" -newer "$CLIENT/dist/cli.js" -print -quit)" ]; then
+    step "building the client package and the troupe CLI ($CLIENT)"
+    npm run --silent build -w @troupe/client
+  fi
+  if [ ! -e node_modules/.bin/troupe ]; then npm rebuild --silent @troupe/client >/dev/null; fi
+fi
+
 # --- PostgreSQL -------------------------------------------------------------------------------
 DEFAULT_DB_URL="postgres://troupe:troupe@127.0.0.1:5432/troupe"
 if [ -z "${DATABASE_URL:-}" ] || [ "${DATABASE_URL}" = "$DEFAULT_DB_URL" ]; then

@@ -1,0 +1,9 @@
+/** @troupe/client: the typed client of the Troupe API (see README "SDK and CLI"). */
+export { TroupeClient, Projects, Agents, Sessions, Sandboxes, Chats, Pairs, Hub, type IdempotentOptions } from './client.js';
+export { type ClientOptions, VERSION } from './http.js';
+export { TroupeError, TroupeConnectionError } from './errors.js';
+export { type StreamEvent, type StreamEventType, type StreamOptions, type LiveFields } from './stream.js';
+export { ProjectSubscription, AgentConnection, type ProjectEvents, type ProjectEvent, type SubscribeOptions, type ConnectOptions } from './realtime.js';
+export { verifyWebhook, isValidWebhook, webhookSignature, WebhookVerificationError, type WebhookInput } from './webhooks.js';
+export * from './types.js';
+export type { paths, operations, components } from './generated/openapi.js';
