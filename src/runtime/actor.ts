@@ -18,7 +18,7 @@ import type { Logger } from '../log.js';
 import { publishLive, type LiveMessage } from '../realtime/bus.js';
 import { announceReleased } from './control.js';
 import { loadActivationContext, type ActivationContext } from './activation-context.js';
-import { readState, type PendingTool, type SessionState } from './context.js';
+import { interruptedResult, readState, splitInterrupted, type PendingTool, type SessionState } from './context.js';
 import { buildSystemPrompt } from './prompt.js';
 import { ModelProviderError, type ModelProvider, type ToolDefinition } from './providers/types.js';
 import type { SandboxDriver } from './sandbox/driver.js';
@@ -110,6 +110,8 @@ type Without<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 /** The loop of one activation: read the log, do the next thing it calls for, record it, repeat. */
 class Turns {
   private seq = 0;
+  /** Tool calls this activation recorded (the model's answer): those it runs without question. */
+  private readonly ownToolUses = new Set<string>();
   /** Kills sandbox processes on every stand-down but pause (see ToolRunContext.killSignal). */
   private readonly killSignal: AbortSignal;
 
@@ -134,7 +136,15 @@ class Turns {
       const state = readState(events);
 
       if (state.pending.length) {
-        if (await this.runTools(state.pending)) return 'completed';
+        const { interrupted, run } = splitInterrupted(state.pending, this.ownToolUses, agent.rerun_interrupted_tools === true);
+        if (interrupted) {
+          // Cut short by a crash or a pause: not silently run again (see splitInterrupted).
+          await this.write([{ event_type: 'tool_result', event_source: 'environment', payload: interruptedResult(interrupted) }]);
+          this.log.info({ tool: interrupted.name, tool_use_id: interrupted.id }, 'interrupted tool call recorded, not re-run');
+        }
+        // The rest never started: this activation runs them (and owns them from now on).
+        for (const c of run) this.ownToolUses.add(c.id);
+        if (await this.runTools(run)) return 'completed';
       } else if (!state.needsModel) {
         if (await this.goIdle(events.length)) return 'idle';
       } else {
@@ -212,7 +222,10 @@ class Turns {
       onTextDelta: (delta) => void this.live({ type: 'text_delta', turn, delta }),
     }, agent.llm_provider);
     this.standDownIfAborted();
-    for (const c of answer.toolCalls) await this.live({ type: 'tool_use_start', tool_use_id: c.id, name: c.name, input: c.input });
+    for (const c of answer.toolCalls) {
+      this.ownToolUses.add(c.id);
+      await this.live({ type: 'tool_use_start', tool_use_id: c.id, name: c.name, input: c.input });
+    }
     await this.write(
       [
         // context_index: the last event this call saw; anything later still needs an answer.
