@@ -11,6 +11,7 @@
  * activation; when a control action (pause, stop, interrupt) or another worker bumps it, the
  * write is refused and this activation stands down without touching anything.
  */
+import crypto from 'node:crypto';
 import { config } from '../config.js';
 import { getSession, loadEvents, writeSession, type NewEvent, type SessionRow } from '../db/session-store.js';
 import { activeSessions, modelCalls, sessionActivations, toolCalls, toolLabel } from '../lib/metrics.js';
@@ -75,8 +76,12 @@ export async function runActivation(sessionId: string, deps: ActorDeps): Promise
     if (err instanceof Fenced) return 'stood-down';
     // Postgres, Redis or Docker away for a moment: let BullMQ retry the job (it resumes from the log).
     if (isTransient(err)) throw err;
-    const message = err instanceof ModelProviderError ? err.message : `Internal error: ${(err as Error).message}`;
-    log.warn({ err }, 'session failed');
+    // What the session shows is generic (an internal message can carry SQL, paths or settings);
+    // the details go to the log only, under a short reference the operator can search for.
+    const ref = crypto.randomBytes(4).toString('hex');
+    const message = err instanceof ModelProviderError ? err.message : `Internal error (ref ${ref}); the operator's log has the details`;
+    if (err instanceof ModelProviderError) log.warn({ err }, 'session failed');
+    else log.error({ err, ref }, `session failed with an internal error (ref ${ref})`);
     await writeSession(sessionId, [{ event_type: 'error', event_source: 'system', payload: { message } }], {
       activation, from: ['running'], to: 'failed', reason: message,
     });
