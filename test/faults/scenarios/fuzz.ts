@@ -255,8 +255,13 @@ function paramKind(p: string, name: string): keyof Fix | undefined {
     if (p.includes('connections')) return 'connection';
     if (p.includes('pair-sessions')) return 'pair';
   }
+  // A route family added later: `<fixture>Id` names a fixture when one exists; anything else
+  // gets a random id (the request still goes out, it just finds nothing).
+  const stem = /^([a-z]+)Id$/.exec(name)?.[1];
+  if (stem && FIXTURE_KINDS.includes(stem as keyof Fix)) return stem as keyof Fix;
   return undefined;
 }
+const FIXTURE_KINDS: Array<keyof Fix> = ['project', 'agent', 'member', 'mcp', 'skill', 'session', 'sandbox', 'chat', 'connection', 'task', 'pair'];
 
 /** Ids for body fields by name. */
 function bodyIds(f: Fix): IdResolver {
@@ -290,7 +295,7 @@ interface Req {
 }
 
 function fillPath(route: Route, ids: (kind: keyof Fix | undefined, name: string) => string): string {
-  return route.path.replace(/\{([A-Za-z_]+)\}/g, (_, name: string) => ids(paramKind(route.path, name), name));
+  return route.path.replace(/\{([^}/]+)\}/g, (_, name: string) => ids(paramKind(route.path, name), name));
 }
 
 /** encodeURIComponent, but lone surrogates become U+FFFD instead of throwing. */
@@ -367,7 +372,7 @@ function phase1Request(route: Route, A: Fix, B: Fix, tokens: string[], strangerT
       break;
     case 'bad-ids': {
       const which = hasIds ? pick(route.params) : undefined;
-      urlPath = route.path.replace(/\{([A-Za-z_]+)\}/g, (_, name: string) => {
+      urlPath = route.path.replace(/\{([^}/]+)\}/g, (_, name: string) => {
         if (name !== which && !chance(0.3)) return own(paramKind(route.path, name));
         const v = chance(0.5) ? uuid4() : pick(HOSTILE_IDS);
         return chance(0.7) ? encodeURIComponent(v) : v.replace(/[/?#]/g, '');
