@@ -31,8 +31,11 @@ export function resetLogs() {
   fs.mkdirSync(LOG_DIR, { recursive: true });
 }
 
-/** A process of the run, logging to results/logs/NNN-<name>.log; killed if not ready in time. */
-export async function spawnProc(name: string, script: string, args: string[], env: Record<string, string>, ready: RegExp, timeoutMs = 45_000): Promise<Proc> {
+/**
+ * A process of the run, logging to results/logs/NNN-<name>.log; killed if not ready in time. The
+ * wait is generous: on a loaded machine tsx takes tens of seconds to load a worker.
+ */
+export async function spawnProc(name: string, script: string, args: string[], env: Record<string, string>, ready: RegExp, timeoutMs = 150_000): Promise<Proc> {
   const logName = `${String(++seq).padStart(3, '0')}-${name}.log`;
   try {
     const proc: Proc = await spawnTsx({ name, script, args, env: { ...procEnv, ...env }, ready, timeoutMs, logFile: path.join(LOG_DIR, logName), keepOutput: 20_000 });
