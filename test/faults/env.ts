@@ -52,6 +52,9 @@ export const procEnv: Record<string, string> = {
   TROUPE_JOB_LOCK_MS: '2000',
   TROUPE_REAPER_INTERVAL_MS: '5000',
   TROUPE_SHUTDOWN_TIMEOUT_MS: '5000',
+  // Idle auto-pause is housekeeping, not a fault: on a loaded machine a scenario can outlast the
+  // 5-minute default, and sessions the load left idle would be paused under the verdict's feet.
+  TROUPE_IDLE_TIMEOUT_SECONDS: '86400',
   // The load puts many sessions in few projects; quotas are tested elsewhere (security-sandbox-caps).
   TROUPE_PROJECT_MAX_SANDBOXES: '0',
   TROUPE_PROJECT_MAX_RUNNING_SESSIONS: '0',

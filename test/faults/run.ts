@@ -65,9 +65,7 @@ async function main() {
   const cluster = new Cluster(await freePort());
   // The fuzzed api runs alone (no worker, a queue prefix of its own), so nothing but the
   // requests can change a row while it is measured.
-  // Its worker's housekeeping must not touch what earlier scenarios left in the shared database
-  // (idle sessions auto-paused mid-measurement would read as rows changed by the fuzz).
-  const fuzzCluster = new Cluster(await freePort(), { TROUPE_REDIS_PREFIX: `${procEnv.TROUPE_REDIS_PREFIX}-fuzz`, TROUPE_IDLE_TIMEOUT_SECONDS: '86400' });
+  const fuzzCluster = new Cluster(await freePort(), { TROUPE_REDIS_PREFIX: `${procEnv.TROUPE_REDIS_PREFIX}-fuzz` });
   killOnExit(() => [cluster, fuzzCluster]);
   const results: FaultResult[] = [];
   const attempt = async (name: string, fn: () => Promise<FaultResult>) => {
