@@ -36,6 +36,7 @@ export interface AgentSettings {
   script: ProviderConfig['script'];
   max_iterations: number;
   timeout_minutes: number;
+  rerun_interrupted_tools?: boolean;
 }
 
 export interface ActivationContext {

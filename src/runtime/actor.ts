@@ -11,6 +11,7 @@
  * activation; when a control action (pause, stop, interrupt) or another worker bumps it, the
  * write is refused and this activation stands down without touching anything.
  */
+import crypto from 'node:crypto';
 import { config } from '../config.js';
 import { getSession, loadEvents, writeSession, type NewEvent, type SessionRow } from '../db/session-store.js';
 import { activeSessions, modelCalls, sessionActivations, toolCalls, toolLabel } from '../lib/metrics.js';
@@ -19,7 +20,7 @@ import { publishLive, type LiveMessage } from '../realtime/bus.js';
 import { announceReleased } from './control.js';
 import { loadActivationContext, type ActivationContext } from './activation-context.js';
 import { cloneForSession, RepositoryStartError } from './repos/prepare.js';
-import { readState, type PendingTool, type SessionState } from './context.js';
+import { interruptedResult, readState, splitInterrupted, type PendingTool, type SessionState } from './context.js';
 import { buildSystemPrompt } from './prompt.js';
 import { ModelProviderError, type ModelProvider, type ToolDefinition } from './providers/types.js';
 import type { SandboxDriver } from './sandbox/driver.js';
@@ -84,8 +85,13 @@ export async function runActivation(sessionId: string, deps: ActorDeps): Promise
     if (err instanceof Fenced) return 'stood-down';
     // Postgres, Redis or Docker away for a moment: let BullMQ retry the job (it resumes from the log).
     if (isTransient(err)) throw err;
-    const message = err instanceof ModelProviderError || err instanceof RepositoryStartError ? err.message : `Internal error: ${(err as Error).message}`;
-    log.warn({ err }, 'session failed');
+    // What the session shows is generic (an internal message can carry SQL, paths or settings);
+    // the details go to the log only, under a short reference the operator can search for.
+    const ref = crypto.randomBytes(4).toString('hex');
+    const shown = err instanceof ModelProviderError || err instanceof RepositoryStartError;
+    const message = shown ? err.message : `Internal error (ref ${ref}); the operator's log has the details`;
+    if (shown) log.warn({ err }, 'session failed');
+    else log.error({ err, ref }, `session failed with an internal error (ref ${ref})`);
     await writeSession(sessionId, [{ event_type: 'error', event_source: 'system', payload: { message } }], {
       activation, from: ['running'], to: 'failed', reason: message,
     });
@@ -119,6 +125,8 @@ type Without<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 /** The loop of one activation: read the log, do the next thing it calls for, record it, repeat. */
 class Turns {
   private seq = 0;
+  /** Tool calls this activation recorded (the model's answer): those it runs without question. */
+  private readonly ownToolUses = new Set<string>();
   /** Kills sandbox processes on every stand-down but pause (see ToolRunContext.killSignal). */
   private readonly killSignal: AbortSignal;
 
@@ -143,7 +151,15 @@ class Turns {
       const state = readState(events);
 
       if (state.pending.length) {
-        if (await this.runTools(state.pending)) return 'completed';
+        const { interrupted, run } = splitInterrupted(state.pending, this.ownToolUses, agent.rerun_interrupted_tools === true);
+        if (interrupted) {
+          // Cut short by a crash or a pause: not silently run again (see splitInterrupted).
+          await this.write([{ event_type: 'tool_result', event_source: 'environment', payload: interruptedResult(interrupted) }]);
+          this.log.info({ tool: interrupted.name, tool_use_id: interrupted.id }, 'interrupted tool call recorded, not re-run');
+        }
+        // The rest never started: this activation runs them (and owns them from now on).
+        for (const c of run) this.ownToolUses.add(c.id);
+        if (await this.runTools(run)) return 'completed';
       } else if (!state.needsModel) {
         if (await this.goIdle(events.length)) return 'idle';
       } else {
@@ -222,7 +238,10 @@ class Turns {
       onTextDelta: (delta) => void this.live({ type: 'text_delta', turn, delta }),
     }, agent.llm_provider);
     this.standDownIfAborted();
-    for (const c of answer.toolCalls) await this.live({ type: 'tool_use_start', tool_use_id: c.id, name: c.name, input: c.input });
+    for (const c of answer.toolCalls) {
+      this.ownToolUses.add(c.id);
+      await this.live({ type: 'tool_use_start', tool_use_id: c.id, name: c.name, input: c.input });
+    }
     await this.write(
       [
         // context_index: the last event this call saw; anything later still needs an answer.

@@ -9,13 +9,16 @@ import { config } from '../config.js';
 import * as sandboxes from '../db/repositories/sandboxes.js';
 import { createRedis } from '../lib/redis.js';
 import type { Logger } from '../log.js';
-import { COMMAND_QUEUE, REFUSED_PREFIX, type Command, type CommandAnswers } from '../commands/protocol.js';
+import { COMMAND_QUEUE, COMMAND_TIMEOUT_MS, REFUSED_PREFIX, type Command, type CommandAnswers } from '../commands/protocol.js';
 import { broadcastAbort, type ControlListener } from './control.js';
 import { ensureContainer } from './sandbox/containers.js';
+import { exclusive, reconcile, until, type Converged } from './sandbox-lane.js';
 import type { SandboxDriver } from './sandbox/driver.js';
 
 /** How long a pause waits for the running activation to stand down before freezing anyway. */
 const RELEASE_WAIT_MS = 2500;
+/** How long before the api's own deadline a lifecycle command answers, whatever Docker is doing. */
+const ANSWER_MARGIN_MS = 2500;
 
 export interface CommandDeps {
   driver: SandboxDriver;
@@ -25,7 +28,23 @@ export interface CommandDeps {
 
 const refuse = (why: string) => new UnrecoverableError(REFUSED_PREFIX + why);
 
-export async function handleCommand(cmd: Command, deps: CommandDeps): Promise<CommandAnswers[Command['type']]> {
+/**
+ * When a lifecycle command must answer at the latest: a little before the api stops waiting for
+ * it (its command timeout, counted from when the api sent it), so a slow round never turns into
+ * "no answer". The intent is recorded; the round carries on and converges the container anyway.
+ */
+function answerBy(cmd: Command, sentAt: number): number {
+  const budget = Math.min(COMMAND_TIMEOUT_MS[cmd.type], config.commandTimeoutMs ?? Infinity);
+  return Math.max(Date.now() + 500, sentAt + budget - ANSWER_MARGIN_MS);
+}
+
+const late = (log: Logger, cmd: Command) => (): Converged => {
+  log.warn({ command: cmd.type, sandbox: 'sandboxId' in cmd ? cmd.sandboxId : undefined }, 'container not converged in time; answering now, the round carries on');
+  return { intent: 'gone', container: 'other' };
+};
+
+/** `sentAt`: when the api sent the command (the job's timestamp), for the answer deadline. */
+export async function handleCommand(cmd: Command, deps: CommandDeps, sentAt = Date.now()): Promise<CommandAnswers[Command['type']]> {
   const { driver, control, log } = deps;
   switch (cmd.type) {
     case 'session.release': {
@@ -42,6 +61,10 @@ export async function handleCommand(cmd: Command, deps: CommandDeps): Promise<Co
         throw refuse((err as Error).message);
       }
     }
+    // Pause, resume and remove converge the container on the recorded intent through the
+    // sandbox's lane (sandbox-lane.ts): never two Docker calls on one sandbox at once, and a
+    // burst of commands shares rounds instead of queueing one Docker call each. What is not a
+    // Docker call (the stand-down of an activation) happens before, outside the lane.
     case 'sandbox.pause': {
       if (cmd.releaseOf) {
         await broadcastAbort(cmd.releaseOf.sessionId, 'pause');
@@ -49,45 +72,35 @@ export async function handleCommand(cmd: Command, deps: CommandDeps): Promise<Co
         // activation stand down first. Bounded, so a dead worker cannot hold the pause up.
         await control.waitReleased(cmd.releaseOf.sessionId, cmd.releaseOf.activation, RELEASE_WAIT_MS);
       }
-      const sb = await sandboxes.byId(cmd.sandboxId);
-      const containerId = sb?.state === 'paused' ? sb.container_id ?? (await driver.find(sb.id))?.id : undefined;
-      if (!containerId) return { paused: false };
-      await driver.pause(containerId).catch((err) => log.warn({ err, sandbox: cmd.sandboxId }, 'docker pause failed'));
-      return { paused: true };
+      const c = await until(reconcile(driver, log, cmd.sandboxId), answerBy(cmd, sentAt), late(log, cmd));
+      return { paused: c.container === 'paused' };
     }
     case 'sandbox.resume': {
-      const sb = await sandboxes.byId(cmd.sandboxId);
-      const containerId = sb?.state === 'active' ? sb.container_id ?? (await driver.find(sb.id))?.id : undefined;
-      if (!containerId) return { resumed: false };
-      const info = await driver.inspect(containerId);
-      if (info?.state === 'paused') await driver.unpause(containerId).catch((err) => log.warn({ err, sandbox: cmd.sandboxId }, 'docker unpause failed'));
-      // A tool call frozen mid-run is run again by the next activation: end the old run first
-      // (same run id), so the kill cannot hit the new one.
-      await Promise.all((cmd.killRuns ?? []).map((runId) => driver.kill(containerId, runId).catch(() => {})));
-      return { resumed: true };
+      const c = await until(reconcile(driver, log, cmd.sandboxId, cmd.killRuns), answerBy(cmd, sentAt), late(log, cmd));
+      return { resumed: c.container === 'running' };
     }
     case 'sandbox.remove': {
       if (cmd.abortSession) await broadcastAbort(cmd.abortSession, 'stop');
-      const sb = await sandboxes.byId(cmd.sandboxId);
-      if (sb && sb.state !== 'stopped') return { removed: false }; // revived since: not ours to remove
-      const containerId = sb?.container_id ?? (await driver.find(cmd.sandboxId))?.id;
-      if (!containerId) return { removed: false };
-      await driver.remove(containerId).catch((err) => log.warn({ err, sandbox: cmd.sandboxId }, 'container removal failed'));
-      return { removed: true };
+      const c = await until(reconcile(driver, log, cmd.sandboxId), answerBy(cmd, sentAt), late(log, cmd));
+      return { removed: c.container === 'removed' };
     }
     case 'sandbox.exec': {
-      const sb = await sandboxes.byId(cmd.sandboxId);
-      // Never exec into a frozen container (see above).
-      if (!sb?.container_id || sb.state !== 'active') throw refuse(`the sandbox is ${sb?.state ?? 'gone'}${sb && !sb.container_id ? ' (no container yet)' : ''}`);
-      const r = await driver.exec(sb.container_id, { command: cmd.command, timeoutMs: cmd.timeoutMs });
-      return { exitCode: r.exitCode, output: (r.stdout + r.stderr).slice(0, 64 * 1024) };
+      // On the lane, so no pause can freeze the container between the check and the exec's start.
+      return exclusive(cmd.sandboxId, async () => {
+        const sb = await sandboxes.byId(cmd.sandboxId);
+        // Never exec into a frozen container (see above).
+        if (!sb?.container_id || sb.state !== 'active') throw refuse(`the sandbox is ${sb?.state ?? 'gone'}${sb && !sb.container_id ? ' (no container yet)' : ''}`);
+        if ((await driver.inspect(sb.container_id))?.state === 'paused') throw refuse('the sandbox is paused');
+        const r = await driver.exec(sb.container_id, { command: cmd.command, timeoutMs: cmd.timeoutMs });
+        return { exitCode: r.exitCode, output: (r.stdout + r.stderr).slice(0, 64 * 1024) };
+      });
     }
   }
 }
 
 /** Takes commands off the queue; many at once, so a slow engine call never holds up a pause. */
 export function startCommandWorker(deps: CommandDeps): { close(): Promise<void> } {
-  const worker = new Worker(COMMAND_QUEUE, async (job) => handleCommand(job.data as Command, deps), {
+  const worker = new Worker(COMMAND_QUEUE, async (job) => handleCommand(job.data as Command, deps, job.timestamp), {
     connection: createRedis({ forBullmq: true, name: 'troupe-command-worker' }),
     prefix: `${config.redisPrefix}:bull`,
     concurrency: 50,

@@ -19,6 +19,30 @@ export function pendingToolUses(events: EventRow[]): PendingTool[] {
     .map((e) => ({ id: String(e.payload.id), name: String(e.payload.name), input: (e.payload.input ?? {}) as Record<string, unknown> }));
 }
 
+/**
+ * Tool calls still waiting for a result, split by what this activation may do with them. Calls
+ * run one at a time, in order, each result recorded before the next starts; so of the calls an
+ * earlier activation left (it crashed, or was paused mid-tool), only the first may have started.
+ * Unless the agent opted into re-runs, that one is not run again: it gets a result saying so,
+ * and the model decides. The calls this activation recorded itself, and the rest, run normally.
+ */
+export function splitInterrupted(pending: PendingTool[], ownToolUses: ReadonlySet<string>, rerun: boolean): { interrupted?: PendingTool; run: PendingTool[] } {
+  const first = pending[0];
+  if (!first || rerun || ownToolUses.has(first.id)) return { run: pending };
+  return { interrupted: first, run: pending.slice(1) };
+}
+
+/** The durable result for a call cut short and not re-run. */
+export function interruptedResult(call: PendingTool) {
+  return {
+    tool_use_id: call.id,
+    name: call.name,
+    content: `The ${call.name} call was interrupted before it reported a result (the session was paused or its worker stopped), and it was not run again. It may have run partly or to the end: check its effects before repeating it.`,
+    is_error: true,
+    interrupted: true,
+  };
+}
+
 export interface SessionState {
   messages: ChatMessage[];
   pending: PendingTool[];

@@ -27,6 +27,7 @@ export function serializeAgent(a: AgentRow, types: Map<string, AgentTypeRow>) {
     can_create_prs: a.can_create_prs,
     max_iterations: a.max_iterations,
     timeout_minutes: a.timeout_minutes,
+    rerun_interrupted_tools: a.rerun_interrupted_tools ?? false,
     approval: a.approval,
     webhook_url: a.webhook_url,
     public_key: a.public_key,

@@ -39,6 +39,7 @@ export interface AgentInput {
   can_create_prs?: boolean;
   max_iterations?: number;
   timeout_minutes?: number;
+  rerun_interrupted_tools?: boolean;
   approval?: 'auto' | 'require';
   webhook_url?: string | null;
   public_key?: string | null;
@@ -73,7 +74,7 @@ function toColumns(input: AgentInput): AgentChanges {
   const cols: Record<string, unknown> = {};
   const plain: Array<keyof AgentInput & keyof AgentChanges> = [
     'name', 'handle', 'avatar_url', 'kind', 'llm_provider', 'llm_model', 'llm_base_url', 'system_prompt',
-    'can_clone_repos', 'can_create_prs', 'max_iterations', 'timeout_minutes', 'approval', 'webhook_url',
+    'can_clone_repos', 'can_create_prs', 'max_iterations', 'timeout_minutes', 'rerun_interrupted_tools', 'approval', 'webhook_url',
     'public_key', 'project_role_id',
   ];
   for (const k of plain) if (k in input) cols[k] = input[k];

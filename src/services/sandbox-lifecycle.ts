@@ -43,17 +43,23 @@ export async function deleteSandbox(sb: SandboxRow, reason = 'sandbox deleted'):
   return (await sandboxes.byId(sb.id))!;
 }
 
+/** The answer when another request changed the sandbox first: its state as it is now. */
+async function lost(sb: SandboxRow, action: string): Promise<never> {
+  throw conflict(`Cannot ${action} a sandbox that is ${(await sandboxes.byId(sb.id))?.state ?? 'deleted'}`);
+}
+
+// Pause and resume move the row by compare-and-set before anything else, so of concurrent
+// requests exactly one wins each transition, and none revives a deleted sandbox; the worker
+// then converges the container on whatever the row says last.
 export async function pauseSandbox(sb: SandboxRow): Promise<SandboxRow> {
-  if (sb.state !== 'active') throw conflict(`Cannot pause a sandbox that is ${sb.state}`);
+  if (sb.state !== 'active' || !(await sandboxes.transition(sb.id, ['active'], 'paused'))) return lost(sb, 'pause');
   await Promise.all((await sessionsIn(sb.id)).map((s) => pauseSession(s, 'sandbox paused').catch(() => {})));
-  await sandboxes.setState(sb.id, 'paused');
   await ports().commands.pause(sb.id);
   return (await sandboxes.byId(sb.id))!;
 }
 
 export async function resumeSandbox(sb: SandboxRow): Promise<SandboxRow> {
-  if (sb.state !== 'paused') throw conflict(`Cannot resume a sandbox that is ${sb.state}`);
-  await sandboxes.setState(sb.id, 'active');
+  if (sb.state !== 'paused' || !(await sandboxes.transition(sb.id, ['paused'], 'active'))) return lost(sb, 'resume');
   await ports().commands.resume(sb.id);
   await Promise.all((await sessionsIn(sb.id)).filter((s) => s.status === 'paused').map((s) => resumeSession(s).catch(() => {})));
   return (await sandboxes.byId(sb.id))!;

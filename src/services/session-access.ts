@@ -12,6 +12,7 @@ import { notFound } from '../domain/errors.js';
 import type { Principal } from '../domain/principal.js';
 import { membershipOf, ownSession } from './access.js';
 import { requireSession } from './sessions.js';
+import type { SessionViewFilter } from '../db/repositories/session-views.js';
 
 /** Whether `principal` may see session `s` (membership of its project included). */
 export async function maySeeSession(principal: Principal, s: Pick<SessionRow, 'project_id' | 'agent_id' | 'chat_session_id'>): Promise<boolean> {
@@ -20,6 +21,23 @@ export async function maySeeSession(principal: Principal, s: Pick<SessionRow, 'p
   if (principal.kind === 'agent') return s.agent_id === principal.agentId;
   if (!s.chat_session_id || m.role === 'owner' || m.role === 'admin') return true;
   return Boolean(await chats.ofMember(s.chat_session_id, s.project_id, m.memberId));
+}
+
+/**
+ * The same rule for lists: which chat conversations among `projectIds` the principal may see, as
+ * a filter for session-views. Agent keys get none (their own-agent rule already applies).
+ */
+export async function chatVisibility(principal: Principal, projectIds: string[]): Promise<SessionViewFilter['chats']> {
+  if (principal.kind !== 'user') return undefined;
+  const seeAllIn: string[] = [];
+  const memberIds: string[] = [];
+  for (const p of projectIds) {
+    const m = await membershipOf(principal, p);
+    if (!m) continue;
+    if (m.role === 'owner' || m.role === 'admin') seeAllIn.push(p);
+    else memberIds.push(m.memberId);
+  }
+  return { seeAllIn, memberIds };
 }
 
 /** The session `id` among `projectIds`, if the caller may see it; 404 otherwise. */

@@ -1,7 +1,7 @@
 /**
  * The processes and services the faults act on: api and worker processes (real `tsx` processes,
- * each logging to results/logs/), and the machine's Redis and Postgres, which the suite restarts
- * the way scripts/setup.sh starts them, always bringing them back even when a step fails.
+ * each logging to results/logs/), and the run's own redis-server and PostgreSQL, which it starts,
+ * restarts (always bringing them back, even when a step fails) and removes at the end.
  */
 import { execFile, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -10,7 +10,7 @@ import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
 import { API_READY, ROOT, spawnTsx, WORKER_READY, type Proc as KitProc } from '../support/processes.js';
 import { sleep } from '../support/wait.js';
-import { procEnv } from './env.js';
+import { PG_PORT, procEnv, REDIS_PORT, REDIS_URL, SERVICES_DIR } from './env.js';
 
 const run = promisify(execFile);
 export const LOG_DIR = path.join(ROOT, 'test/faults/results/logs');
@@ -31,8 +31,11 @@ export function resetLogs() {
   fs.mkdirSync(LOG_DIR, { recursive: true });
 }
 
-/** A process of the run, logging to results/logs/NNN-<name>.log; killed if not ready in time. */
-export async function spawnProc(name: string, script: string, args: string[], env: Record<string, string>, ready: RegExp, timeoutMs = 45_000): Promise<Proc> {
+/**
+ * A process of the run, logging to results/logs/NNN-<name>.log; killed if not ready in time. The
+ * wait is generous: on a loaded machine tsx takes tens of seconds to load a worker.
+ */
+export async function spawnProc(name: string, script: string, args: string[], env: Record<string, string>, ready: RegExp, timeoutMs = 150_000): Promise<Proc> {
   const logName = `${String(++seq).padStart(3, '0')}-${name}.log`;
   try {
     const proc: Proc = await spawnTsx({ name, script, args, env: { ...procEnv, ...env }, ready, timeoutMs, logFile: path.join(LOG_DIR, logName), keepOutput: 20_000 });
@@ -109,6 +112,8 @@ export class Cluster {
 
 /** What brings a service back if the runner is interrupted in the middle of restarting it. */
 const restorers = new Set<() => void>();
+/** Stops the run's own services, last, if the runner is interrupted. */
+let finalCleanup: (() => void) | undefined;
 
 /** Kills every process this run started, even if the runner itself is interrupted. */
 export function killOnExit(clusters: () => Cluster[]) {
@@ -121,6 +126,8 @@ export function killOnExit(clusters: () => Cluster[]) {
       }
     }
     for (const c of clusters()) for (const p of c.all) if (p.alive()) p.child.kill('SIGKILL');
+    finalCleanup?.();
+    finalCleanup = undefined;
   };
   process.on('exit', kill);
   for (const sig of ['SIGINT', 'SIGTERM'] as const) {
@@ -131,28 +138,81 @@ export function killOnExit(clusters: () => Cluster[]) {
   }
 }
 
-/**
- * Restarting Redis or Postgres disturbs whatever else uses them: on a shared dev machine, wait
- * (bounded) for other test or benchmark runs to finish first. TROUPE_FAULTS_NO_WAIT=1 skips this.
- */
-export async function waitForQuiet(log: (m: string) => void, maxMs = 180_000): Promise<void> {
-  if (process.env.TROUPE_FAULTS_NO_WAIT) return;
-  const deadline = Date.now() + maxMs;
-  let said = false;
-  for (;;) {
-    const { stdout } = await run('ps', ['-eo', 'pid,args']).catch(() => ({ stdout: '' }));
-    const others = stdout.split('\n').filter((l) => /node_modules\/\.bin\/mocha|bench\/run\.ts/.test(l));
-    if (!others.length || Date.now() > deadline) return;
-    if (!said) log(`waiting for other runs to finish before restarting a shared service: ${others.map((l) => l.trim().slice(0, 80)).join(' | ')}`);
-    said = true;
-    await sleep(2000);
+// --- The suite's own services -------------------------------------------------------------------
+// A redis-server and a PostgreSQL cluster of the run's own (ports and data dir from env.ts), so the
+// faults restart them and nothing else: the machine's shared 5432 and 6379 are never touched.
+
+const PG_BIN = process.env.TROUPE_FAULTS_PG_BIN ?? '/usr/lib/postgresql/15/bin';
+const PG_DATA = path.join(SERVICES_DIR, 'pg');
+const PG_SOCKETS = path.join(SERVICES_DIR, 'pg-sockets');
+const REDIS_DIR = path.join(SERVICES_DIR, 'redis');
+const PG_LOG = () => path.join(LOG_DIR, 'postgres.log');
+const REDIS_LOG = () => path.join(LOG_DIR, 'redis.log');
+
+/** Runs a PostgreSQL binary as the `postgres` OS user (it refuses to run as root). */
+const asPostgres = (bin: string, args: string[]) => {
+  const cmd = [path.join(PG_BIN, bin), ...args].map((a) => `'${a.replace(/'/g, "'\\''")}'`).join(' ');
+  return process.getuid?.() === 0 ? ['su', ['postgres', '-s', '/bin/sh', '-c', cmd]] as const : ['sh', ['-c', cmd]] as const;
+};
+const pgCtlArgs = (action: 'start' | 'stop', mode = 'fast') => action === 'start'
+  ? ['-D', PG_DATA, '-l', PG_LOG(), '-w', '-t', '60', '-o', `-p ${PG_PORT} -k ${PG_SOCKETS} -c listen_addresses=127.0.0.1 -c max_connections=300`, 'start']
+  : ['-D', PG_DATA, '-w', '-t', '60', '-m', mode, 'stop'];
+const pgCtl = (action: 'start' | 'stop', mode?: string) => {
+  const [cmd, args] = asPostgres('pg_ctl', pgCtlArgs(action, mode));
+  return run(cmd, [...args], { timeout: 90_000 });
+};
+const pgCtlSync = (action: 'start' | 'stop', mode?: string) => {
+  const [cmd, args] = asPostgres('pg_ctl', pgCtlArgs(action, mode));
+  execFileSync(cmd, [...args], { stdio: 'ignore', timeout: 90_000 });
+};
+const redisArgs = () => ['--daemonize', 'yes', '--bind', '127.0.0.1', '--port', String(REDIS_PORT), '--appendonly', 'yes', '--save', '', '--dir', REDIS_DIR, '--logfile', REDIS_LOG()];
+
+/** Starts the run's redis-server and PostgreSQL (initdb first), with the troupe role as superuser. */
+export async function startOwnServices(log: (m: string) => void): Promise<void> {
+  fs.mkdirSync(REDIS_DIR, { recursive: true });
+  fs.mkdirSync(PG_SOCKETS, { recursive: true });
+  if (process.getuid?.() === 0) await run('chown', ['-R', 'postgres:postgres', PG_SOCKETS]);
+  fs.mkdirSync(PG_DATA, { recursive: true, mode: 0o700 });
+  if (process.getuid?.() === 0) await run('chown', ['-R', 'postgres:postgres', PG_DATA]);
+  fs.closeSync(fs.openSync(PG_LOG(), 'a'));
+  if (process.getuid?.() === 0) await run('chown', ['postgres:postgres', PG_LOG()]);
+  const [cmd, args] = asPostgres('initdb', ['-D', PG_DATA, '-U', 'postgres', '--auth-local=trust', '--auth-host=scram-sha-256', '--no-sync', '-E', 'UTF8']);
+  await run(cmd, [...args], { timeout: 120_000 });
+  await pgCtl('start');
+  finalCleanup = stopOwnServicesSync;
+  const [psqlCmd, psqlArgs] = asPostgres('psql', ['-h', PG_SOCKETS, '-p', String(PG_PORT), '-U', 'postgres', '-d', 'postgres', '-v', 'ON_ERROR_STOP=1', '-qc', "CREATE ROLE troupe LOGIN SUPERUSER PASSWORD 'troupe'"]);
+  await run(psqlCmd, [...psqlArgs], { timeout: 30_000 });
+  await startRedis();
+  log(`own services: redis-server on 127.0.0.1:${REDIS_PORT}, PostgreSQL on 127.0.0.1:${PG_PORT} (data in ${path.relative(ROOT, SERVICES_DIR)})`);
+}
+
+/** Stops both and removes their data (their logs stay in results/logs/). */
+export async function stopOwnServices(): Promise<void> {
+  finalCleanup = undefined;
+  await redisCli('shutdown', 'nosave').catch(() => {});
+  await pgCtl('stop', 'immediate').catch(() => {});
+  fs.rmSync(SERVICES_DIR, { recursive: true, force: true });
+}
+
+/** The same, from an exit handler (synchronous). */
+function stopOwnServicesSync(): void {
+  try {
+    execFileSync('redis-cli', ['-h', '127.0.0.1', '-p', String(REDIS_PORT), 'shutdown', 'nosave'], { stdio: 'ignore', timeout: 10_000 });
+  } catch {
+    /* already down */
   }
+  try {
+    pgCtlSync('stop', 'immediate');
+  } catch {
+    /* already down */
+  }
+  fs.rmSync(SERVICES_DIR, { recursive: true, force: true });
 }
 
 // --- Redis ------------------------------------------------------------------------------------
 
 async function redisCli(...args: string[]): Promise<string> {
-  const { stdout } = await run('redis-cli', ['-h', '127.0.0.1', '-p', '6379', ...args], { timeout: 10_000 });
+  const { stdout } = await run('redis-cli', ['-h', '127.0.0.1', '-p', String(REDIS_PORT), ...args], { timeout: 10_000 });
   return stdout.trim();
 }
 
@@ -161,38 +221,34 @@ export async function redisUp(): Promise<boolean> {
 }
 
 /**
- * `redis-cli shutdown` (with appendonly, Redis fsyncs the AOF first), then start it again exactly
- * as scripts/setup.sh does, in the directory the running server uses (so its data comes back).
- * Whatever happens, Redis is running again when this returns.
+ * `redis-cli shutdown` (with appendonly, Redis fsyncs the AOF first), then start it again with
+ * the same data directory (so its data comes back). Only the run's own redis-server. Whatever
+ * happens, it is running again when this returns.
  */
 export async function restartRedis(downMs: number): Promise<{ downFor: number }> {
-  const cfg = async (name: string) => (await redisCli('config', 'get', name)).split('\n')[1] ?? '';
-  const dir = (await cfg('dir').catch(() => '')) || path.join(ROOT, '.troupe/redis');
-  const logfile = (await cfg('logfile').catch(() => '')) || path.join(dir, 'redis.log');
-  const appendonly = await cfg('appendonly').catch(() => 'yes');
+  const appendonly = (await redisCli('config', 'get', 'appendonly').catch(() => '')).split('\n')[1] ?? 'yes';
   if (appendonly !== 'yes') throw new Error(`Redis runs without appendonly (${appendonly}): refusing to restart it (its data would be lost)`);
   const t0 = Date.now();
-  const restore = () => void execFileSync('redis-server', ['--daemonize', 'yes', '--bind', '127.0.0.1', '--port', '6379', '--appendonly', 'yes', '--dir', dir, '--logfile', logfile]);
+  const restore = () => void execFileSync('redis-server', redisArgs());
   restorers.add(restore);
   try {
     await redisCli('shutdown').catch(() => {}); // the connection closing is the success case
     for (let i = 0; i < 100 && (await redisUp()); i++) await sleep(100);
     if (downMs) await sleep(downMs);
   } finally {
-    await startRedis(dir, logfile);
+    await startRedis();
     restorers.delete(restore);
   }
   return { downFor: Date.now() - t0 };
 }
 
-async function startRedis(dir: string, logfile: string): Promise<void> {
+async function startRedis(): Promise<void> {
   if (await redisUp()) return;
-  fs.mkdirSync(dir, { recursive: true });
-  await run('redis-server', ['--daemonize', 'yes', '--bind', '127.0.0.1', '--port', '6379', '--appendonly', 'yes', '--dir', dir, '--logfile', logfile]);
-  for (let i = 0; i < 100; i++) {
+  await run('redis-server', redisArgs());
+  for (let i = 0; i < 300; i++) {
     if (await redisUp()) {
       // Loading the AOF answers LOADING to everything else; wait until it is done.
-      for (let j = 0; j < 100; j++) {
+      for (let j = 0; j < 300; j++) {
         const info = await redisCli('info', 'persistence').catch(() => '');
         if (/loading:0/.test(info)) return;
         await sleep(100);
@@ -201,12 +257,12 @@ async function startRedis(dir: string, logfile: string): Promise<void> {
     }
     await sleep(100);
   }
-  throw new Error(`Redis did not come back (log: ${logfile})`);
+  throw new Error(`Redis did not come back (log: ${REDIS_LOG()})`);
 }
 
 /** Deletes every key under a prefix (the run's own: nothing else on the server is touched). */
 export async function wipeRedisPrefix(prefix: string): Promise<number> {
-  const r = new Redis('redis://127.0.0.1:6379', { maxRetriesPerRequest: 3 });
+  const r = new Redis(REDIS_URL, { maxRetriesPerRequest: 3 });
   let n = 0;
   try {
     let cursor = '0';
@@ -223,39 +279,24 @@ export async function wipeRedisPrefix(prefix: string): Promise<number> {
 
 // --- Postgres ---------------------------------------------------------------------------------
 
-const sudo = (cmd: string, args: string[]) => (process.getuid?.() === 0 ? run(cmd, args, { timeout: 60_000 }) : run('sudo', [cmd, ...args], { timeout: 60_000 }));
-
-async function pgCluster(): Promise<[string, string]> {
-  const { stdout } = await run('pg_lsclusters', ['-h']);
-  const lines = stdout.trim().split('\n').map((l) => l.split(/\s+/));
-  const online = lines.find((l) => l[2] === '5432') ?? lines[0];
-  if (!online) throw new Error('pg_lsclusters lists no cluster');
-  return [online[0], online[1]];
-}
-
 export async function pgUp(): Promise<boolean> {
-  return run('pg_isready', ['-q', '-h', '127.0.0.1', '-p', '5432']).then(() => true, () => false);
+  return run('pg_isready', ['-q', '-h', '127.0.0.1', '-p', String(PG_PORT)]).then(() => true, () => false);
 }
 
-/** `pg_ctlcluster <ver> <name> stop`, optionally stay down, then start; always started again. */
+/** Stops the run's own PostgreSQL (fast shutdown), optionally stays down, then starts it; always started again. */
 export async function restartPostgres(downMs: number): Promise<{ downFor: number; cluster: string }> {
-  const [ver, name] = await pgCluster();
   const t0 = Date.now();
-  const restore = () => void (process.getuid?.() === 0 ? execFileSync('pg_ctlcluster', [ver, name, 'start']) : execFileSync('sudo', ['pg_ctlcluster', ver, name, 'start']));
+  const restore = () => pgCtlSync('start');
   restorers.add(restore);
   try {
-    if (downMs) {
-      await sudo('pg_ctlcluster', [ver, name, 'stop', '-m', 'fast']);
-      await sleep(downMs);
-    } else {
-      await sudo('pg_ctlcluster', [ver, name, 'restart', '-m', 'fast']);
-    }
+    await pgCtl('stop', 'fast');
+    if (downMs) await sleep(downMs);
   } finally {
-    if (!(await pgUp())) await sudo('pg_ctlcluster', [ver, name, 'start']).catch(() => {});
-    for (let i = 0; i < 100 && !(await pgUp()); i++) await sleep(200);
+    if (!(await pgUp())) await pgCtl('start').catch(() => {});
+    for (let i = 0; i < 300 && !(await pgUp()); i++) await sleep(200);
     restorers.delete(restore);
   }
-  return { downFor: Date.now() - t0, cluster: `${ver}/${name}` };
+  return { downFor: Date.now() - t0, cluster: `own, 127.0.0.1:${PG_PORT}` };
 }
 
 // --- Docker -----------------------------------------------------------------------------------

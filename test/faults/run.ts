@@ -1,13 +1,14 @@
 /**
- * `npm run test:faults`: the fault suite. Real api and worker processes on a Redis prefix and a
- * database of their own (troupe_faults, recreated and migrated each run), scripted agents in
+ * `npm run test:faults`: the fault suite. Real api and worker processes on a redis-server and a
+ * PostgreSQL cluster the suite starts for itself (free ports, data under .troupe/faults-<tag>/,
+ * removed at the end; see test/faults/env.ts), database troupe_faults, scripted agents in
  * troupe-sandbox-minimal containers; then, one after the other:
  *
  *   worker-kill   SIGKILL a worker at random moments (20x) under a steady load on two workers
  *   api-restart   restart the api (SIGTERM, then SIGKILL) with SSE and Socket.IO clients attached
- *   redis         restart Redis (append-only persistence) mid-load
+ *   redis         restart the run's Redis (append-only persistence) mid-load
  *   redis-data-loss  the run's Redis keys vanish mid-load (Redis without persistence, restarted)
- *   postgres      restart Postgres mid-load
+ *   postgres      restart the run's Postgres mid-load
  *   pg-mid-create Postgres drops the api's connection in the middle of a session create (own db only)
  *   fuzz          thousands of malformed or hostile requests across every route in /openapi.json
  *
@@ -16,14 +17,14 @@
  *
  *   tsx test/faults/run.ts [--only=worker-kill,fuzz] [--kills=20] [--in-flight=8] [--fuzz-requests=6000] [--seed=N]
  *
- * Restarting Redis and Postgres disturbs anything else using them: the suite waits (up to 3 min)
- * for other mocha or bench runs on the machine to finish first (TROUPE_FAULTS_NO_WAIT=1: don't).
+ * Only the suite's own services are restarted: the machine's shared Postgres and Redis (and
+ * whoever else uses them) are never disturbed.
  */
 import { ADMIN_DB_URL, FAULTS_DB_NAME, FAULTS_DB_URL, procEnv } from './env.js';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import knexFactory from 'knex';
-import { Cluster, freePort, killOnExit, pgUp, redisUp, removeContainers, resetLogs, ROOT, wipeRedisPrefix } from './cluster.js';
+import { Cluster, freePort, killOnExit, pgUp, redisUp, removeContainers, resetLogs, ROOT, startOwnServices, stopOwnServices, wipeRedisPrefix } from './cluster.js';
 import { db, uniq, userToken } from './client.js';
 import { emptyResult, table, verdict, writeResults, type FaultResult } from './report.js';
 import { workerKills } from './scenarios/worker-kill.js';
@@ -47,14 +48,7 @@ const log = (msg: string) => console.log(`[faults ${new Date().toISOString().sli
 async function prepareDatabase() {
   const admin = knexFactory({ client: 'pg', connection: ADMIN_DB_URL, pool: { min: 0, max: 1 } });
   try {
-    await admin.raw(`DROP DATABASE IF EXISTS ${FAULTS_DB_NAME} WITH (FORCE)`);
     await admin.raw(`CREATE DATABASE ${FAULTS_DB_NAME}`);
-  } catch (err) {
-    // The troupe role normally has CREATEDB (scripts/setup.sh); else ask the postgres superuser.
-    log(`creating ${FAULTS_DB_NAME} as troupe failed (${(err as Error).message}); trying as postgres`);
-    const psql = (sql: string) => run('su', ['postgres', '-c', `psql -v ON_ERROR_STOP=1 -qc "${sql}"`]);
-    await psql(`DROP DATABASE IF EXISTS ${FAULTS_DB_NAME} WITH (FORCE)`);
-    await psql(`CREATE DATABASE ${FAULTS_DB_NAME} OWNER troupe`);
   } finally {
     await admin.destroy();
   }
@@ -66,6 +60,7 @@ async function main() {
   const startedAt = new Date();
   log(`prefix ${procEnv.TROUPE_REDIS_PREFIX}, instance ${procEnv.TROUPE_INSTANCE}, database ${FAULTS_DB_NAME}; faults: ${only.join(', ')}`);
   resetLogs();
+  await startOwnServices(log);
   await prepareDatabase();
   const cluster = new Cluster(await freePort());
   // The fuzzed api runs alone (no worker, a queue prefix of its own), so nothing but the
@@ -110,6 +105,7 @@ async function main() {
     const removed = await removeContainers(procEnv.TROUPE_INSTANCE).catch(() => 0);
     await wipeRedisPrefix(procEnv.TROUPE_REDIS_PREFIX).catch((err) => log(`redis cleanup failed: ${err}`));
     await db.destroy().catch(() => {});
+    await stopOwnServices().catch((err) => log(`stopping the own services failed: ${err}`));
     log(`cleaned up: ${removed} container(s), redis keys ${procEnv.TROUPE_REDIS_PREFIX}:*; logs in test/faults/results/logs/`);
   }
   const file = writeResults(results, startedAt);

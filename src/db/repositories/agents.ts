@@ -25,6 +25,8 @@ export interface AgentRow {
   can_create_prs: boolean;
   max_iterations: number;
   timeout_minutes: number;
+  /** Re-run a tool call cut short by a crash or pause (default false: record it as interrupted). */
+  rerun_interrupted_tools: boolean;
   /** Whether tasks to this agent wait for its approval. */
   approval: 'auto' | 'require';
   webhook_url: string | null;
@@ -42,7 +44,7 @@ export interface AgentRow {
 /** The columns agent management writes (sandbox and script as values; encoded here). */
 export type AgentChanges = Partial<Pick<AgentRow,
   | 'agent_type_id' | 'name' | 'handle' | 'avatar_url' | 'kind' | 'llm_provider' | 'llm_model' | 'llm_base_url'
-  | 'llm_api_key_sealed' | 'system_prompt' | 'can_clone_repos' | 'can_create_prs' | 'max_iterations' | 'timeout_minutes'
+  | 'llm_api_key_sealed' | 'system_prompt' | 'can_clone_repos' | 'can_create_prs' | 'max_iterations' | 'timeout_minutes' | 'rerun_interrupted_tools'
   | 'approval' | 'webhook_url' | 'webhook_secret_sealed' | 'public_key' | 'sandbox' | 'script' | 'project_role_id'>>;
 
 export type NewAgent = AgentChanges & Pick<AgentRow, 'project_id' | 'name' | 'handle'>;

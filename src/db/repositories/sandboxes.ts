@@ -70,6 +70,15 @@ export async function setState(id: string, state: SandboxState): Promise<void> {
   await db('sandboxes').where({ id }).update({ state, updated_at: db.fn.now() });
 }
 
+/**
+ * Compare-and-set: moves the sandbox to `to` only from one of `from`. False when another request
+ * got there first (a concurrent delete must not be undone by a late pause or resume).
+ */
+export async function transition(id: string, from: SandboxState[], to: SandboxState): Promise<boolean> {
+  const n = await db('sandboxes').where({ id }).whereIn('state', from).update({ state: to, updated_at: db.fn.now() });
+  return n > 0;
+}
+
 export async function setContainer(id: string, containerId: string): Promise<void> {
   await db('sandboxes').where({ id }).update({ container_id: containerId, updated_at: db.fn.now() });
 }

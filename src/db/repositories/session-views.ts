@@ -35,6 +35,12 @@ export interface SessionViewFilter {
   offset?: number;
   /** Also count every match (for paginated lists). */
   withTotal?: boolean;
+  /**
+   * Chat conversations the viewer may see (services/session-access.ts): all of them in
+   * `seeAllIn` (projects where the viewer is owner or admin), elsewhere only those of chats the
+   * viewer's member ids own. Absent: no chat rule (an agent key sees its own agent's sessions).
+   */
+  chats?: { seeAllIn: string[]; memberIds: string[] };
 }
 
 /** The sessions matching a filter, as views; with `withTotal`, how many match in all. */
@@ -45,6 +51,15 @@ export async function list(f: SessionViewFilter): Promise<{ rows: SessionViewRow
     if (f.agentIds) q.whereIn(`${p}agent_id`, f.agentIds);
     if (f.taskId) q.andWhere(`${p}task_id`, f.taskId);
     if (f.statuses) q.whereIn(`${p}status`, f.statuses as string[]);
+    const chats = f.chats;
+    if (chats) {
+      const col = (c: string) => (p ? `${p}${c}` : `sessions.${c}`);
+      q.andWhere((w) => {
+        w.whereNull(col('chat_session_id'))
+          .orWhereIn(col('project_id'), chats.seeAllIn)
+          .orWhereExists(db('chat_sessions as cs').whereRaw(`cs.id = ${col('chat_session_id')}`).whereIn('cs.member_id', chats.memberIds).select(db.raw('1')));
+      });
+    }
     return q;
   };
   const rows: SessionViewRow[] = await where(sessionQuery(), 's.')

@@ -54,6 +54,7 @@ const agentFields = {
   can_create_prs: { type: 'boolean' },
   max_iterations: { type: 'integer', minimum: 1, maximum: 10_000 },
   timeout_minutes: { type: 'integer', minimum: 1, maximum: 7 * 24 * 60 },
+  rerun_interrupted_tools: { type: 'boolean', description: 'Run a tool call cut short by a worker crash or a pause again from the start (for idempotent tools). Default false: its result says it was interrupted and was not re-run.' },
   approval: { type: 'string', enum: ['auto', 'require'] },
   webhook_url: nullableUri,
   public_key: { type: ['string', 'null'], maxLength: 20_000, pattern: '^(-----BEGIN [A-Z ]+-----[\\s\\S]+)?$' },

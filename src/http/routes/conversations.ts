@@ -1,6 +1,6 @@
 /** Seed 004 conversations: sessions seen from a project and an agent. */
 import { defineRoute } from '../registry.js';
-import { requireVisibleSession } from '../../services/session-access.js';
+import { chatVisibility, requireVisibleSession } from '../../services/session-access.js';
 import { nonEmpty, obj, pagination } from '../schema.js';
 import { assertActsAsSelf, requireProject } from '../../services/access.js';
 import { requireAgent } from '../../services/agents.js';
@@ -21,7 +21,7 @@ defineRoute({
     await assertActsAsSelf(principal, agent.id);
     const { rows, total } = await listSessionViews({
       projectIds: [params.projectId], agentIds: [agent.id], statuses: query.status ? [query.status] : undefined, taskId: query.task_id,
-      order: 'newest', limit: query.limit, offset: query.offset, withTotal: true,
+      order: 'newest', limit: query.limit, offset: query.offset, withTotal: true, chats: await chatVisibility(principal, [params.projectId]),
     });
     return { conversations: rows.map(conversationView), total };
   },

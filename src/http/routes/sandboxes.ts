@@ -1,6 +1,6 @@
 /** Seed 002: sandboxes and the sessions inside them, plus POST /api/v1/sessions (a session with its own sandbox). */
 import { defineRoute } from '../registry.js';
-import { requireVisibleSession } from '../../services/session-access.js';
+import { chatVisibility, requireVisibleSession } from '../../services/session-access.js';
 import type { Principal } from '../auth.js';
 import { idOrHandle, obj, repositoryFields, uuid } from '../schema.js';
 import { getSession, loadEvents } from '../../db/session-store.js';
@@ -104,7 +104,7 @@ defineRoute({
   handler: async (_ctx, { principal, params }) => {
     const sb = await ownSandbox(principal, params.id);
     const self = ownAgent(principal); // a pair's workspace also holds the other agent's sessions
-    const { rows } = await listSessionViews({ sandboxId: sb.id, agentIds: self ? [self] : undefined, order: 'oldest', limit: 1000 });
+    const { rows } = await listSessionViews({ sandboxId: sb.id, agentIds: self ? [self] : undefined, order: 'oldest', limit: 1000, chats: await chatVisibility(principal, [sb.project_id]) });
     return rows.map(session002View);
   },
 });

@@ -1,6 +1,6 @@
 /** Seed 001: /api/sessions, in its own status words (created, active, paused, completed, failed, stopped). */
 import { defineRoute } from '../registry.js';
-import { requireVisibleSession } from '../../services/session-access.js';
+import { chatVisibility, requireVisibleSession } from '../../services/session-access.js';
 import { idOrHandle, nonEmpty, obj, repositoryFields, uuid } from '../schema.js';
 import { assertActsAsSelf, ownAgent, projectIdsOf, requireProject, resolveProject } from '../../services/access.js';
 import { findAgent } from '../../services/agents.js';
@@ -28,6 +28,7 @@ defineRoute({
     }
     const { rows } = await listSessionViews({
       projectIds: ids, agentIds, taskId: query.task_id, statuses: query.status ? FROM_001[query.status] : undefined, order: 'newest', limit: 500,
+      chats: await chatVisibility(principal, ids),
     });
     return { sessions: rows.map(session001View) };
   },

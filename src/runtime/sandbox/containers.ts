@@ -9,6 +9,7 @@ import * as sandboxes from '../../db/repositories/sandboxes.js';
 import type { SandboxRow } from '../../db/repositories/sandboxes.js';
 import { clampToCeilings, imageAllowed } from '../../lib/sandbox-policy.js';
 import type { SandboxDriver, SandboxSpec } from './driver.js';
+import { exclusive } from '../sandbox-lane.js';
 
 /**
  * The container a sandbox row asks for, within this deployment's rules whatever the row says (the
@@ -45,14 +46,17 @@ export async function ensureContainer(driver: SandboxDriver, sb: SandboxRow, ses
   if (!imageAllowed(sb.image, config.allowedImages)) {
     throw new Error(`Sandbox image "${sb.image}" is not allowed on this deployment (TROUPE_ALLOWED_IMAGES: ${config.allowedImages.join(', ')})`);
   }
-  const info = await driver.ensure(specFor(sb, sessionId));
-  if (opts.wake && info.state === 'paused') {
-    await driver.unpause(info.id);
-    await sandboxes.setState(sb.id, 'active');
-  }
-  if (sb.container_id !== info.id) {
-    await sandboxes.setContainer(sb.id, info.id);
-    sb.container_id = info.id;
-  }
-  return info.id;
+  // On the sandbox's lane: never alongside a pause, unpause or removal of the same container.
+  return exclusive(sb.id, async () => {
+    const info = await driver.ensure(specFor(sb, sessionId));
+    if (opts.wake && info.state === 'paused') {
+      await driver.unpause(info.id);
+      await sandboxes.setState(sb.id, 'active');
+    }
+    if (sb.container_id !== info.id) {
+      await sandboxes.setContainer(sb.id, info.id);
+      sb.container_id = info.id;
+    }
+    return info.id;
+  });
 }

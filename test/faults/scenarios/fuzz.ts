@@ -255,8 +255,13 @@ function paramKind(p: string, name: string): keyof Fix | undefined {
     if (p.includes('connections')) return 'connection';
     if (p.includes('pair-sessions')) return 'pair';
   }
+  // A route family added later: `<fixture>Id` names a fixture when one exists; anything else
+  // gets a random id (the request still goes out, it just finds nothing).
+  const stem = /^([a-z]+)Id$/.exec(name)?.[1];
+  if (stem && FIXTURE_KINDS.includes(stem as keyof Fix)) return stem as keyof Fix;
   return undefined;
 }
+const FIXTURE_KINDS: Array<keyof Fix> = ['project', 'agent', 'member', 'mcp', 'skill', 'session', 'sandbox', 'chat', 'connection', 'task', 'pair'];
 
 /** Ids for body fields by name. */
 function bodyIds(f: Fix): IdResolver {
@@ -290,7 +295,7 @@ interface Req {
 }
 
 function fillPath(route: Route, ids: (kind: keyof Fix | undefined, name: string) => string): string {
-  return route.path.replace(/\{([A-Za-z_]+)\}/g, (_, name: string) => ids(paramKind(route.path, name), name));
+  return route.path.replace(/\{([^}/]+)\}/g, (_, name: string) => ids(paramKind(route.path, name), name));
 }
 
 /** encodeURIComponent, but lone surrogates become U+FFFD instead of throwing. */
@@ -367,7 +372,7 @@ function phase1Request(route: Route, A: Fix, B: Fix, tokens: string[], strangerT
       break;
     case 'bad-ids': {
       const which = hasIds ? pick(route.params) : undefined;
-      urlPath = route.path.replace(/\{([A-Za-z_]+)\}/g, (_, name: string) => {
+      urlPath = route.path.replace(/\{([^}/]+)\}/g, (_, name: string) => {
         if (name !== which && !chance(0.3)) return own(paramKind(route.path, name));
         const v = chance(0.5) ? uuid4() : pick(HOSTILE_IDS);
         return chance(0.7) ? encodeURIComponent(v) : v.replace(/[/?#]/g, '');
@@ -653,9 +658,11 @@ export async function fuzz(c: Cluster, opts: { requests: number; timeBudgetMs: n
     let sent = 0;
     let slowest = { ms: 0, req: '' };
     const describe = (x: Req) => `${x.mode} ${x.method} ${x.path.slice(0, 160)}${x.body ? ` body[${x.body.length}]=${x.body.slice(0, 100)}` : ''}`;
-    const deadline = t0 + opts.timeBudgetMs;
+    // Each phase has a time budget of its own (phase 1 most of it), so a slow machine sends fewer
+    // requests but never skips phase 2 (the accepted writes, deletes last).
     const phase1 = Math.round(opts.requests * 0.8);
-    const runPhase = async (gen: (i: number) => Req | null, n: number, concurrency: number) => {
+    const runPhase = async (gen: (i: number) => Req | null, n: number, concurrency: number, budgetMs: number) => {
+      const deadline = Date.now() + budgetMs;
       let i = 0;
       const worker = async () => {
         while (i < n && Date.now() < deadline) {
@@ -682,7 +689,7 @@ export async function fuzz(c: Cluster, opts: { requests: number; timeBudgetMs: n
       };
       await Promise.all(Array.from({ length: concurrency }, worker));
     };
-    await runPhase((i) => phase1Request(routes[i % routes.length], A, B, tokens, stranger), phase1, opts.concurrency ?? 12);
+    await runPhase((i) => phase1Request(routes[i % routes.length], A, B, tokens, stranger), phase1, opts.concurrency ?? 12, opts.timeBudgetMs * 0.7);
     const phase1Sent = sent;
     const realtime = await realtimeProbes(base, A, B, tokens, Math.max(20, Math.round(opts.requests / 60)));
 
@@ -695,7 +702,15 @@ export async function fuzz(c: Cluster, opts: { requests: number; timeBudgetMs: n
     const writes = routes.filter((x) => x.method !== 'delete');
     const deletes = routes.filter((x) => x.method === 'delete');
     const n2 = opts.requests - phase1;
-    await runPhase((i) => phase2Request(i < n2 - deletes.length ? writes[i % writes.length] : deletes[i % deletes.length], C), n2, 4);
+    const phase2Routes = new Set<string>();
+    const seen2 = (req: Req | null) => {
+      if (req) phase2Routes.add(`${req.method} ${req.route.path}`);
+      return req;
+    };
+    await runPhase((i) => seen2(phase2Request(writes[i % writes.length], C)), n2 - deletes.length, 4, Math.max(60_000, opts.timeBudgetMs * 0.3));
+    // Each delete once, whatever the time (a handful of requests).
+    await runPhase((i) => seen2(phase2Request(deletes[i], C)), deletes.length, 4, 10 * 60_000);
+    const phase2Missed = routes.filter((x) => x.auth && !phase2Routes.has(`${x.method.toUpperCase()} ${x.path}`)).map((x) => `${x.method.toUpperCase()} ${x.path}`);
 
     const healthy = await call(base, 'GET', '/healthz', { timeoutMs: 5000 }).then((x) => x.status === 200, () => false);
     await sleep(300);
@@ -726,6 +741,8 @@ export async function fuzz(c: Cluster, opts: { requests: number; timeBudgetMs: n
       slowest_ms: slowest, fixture_notes: [...A.notes, ...B.notes, ...C.notes],
     };
     if (perRoute.size < routes.length) r.problems.push(`only ${perRoute.size} of ${routes.length} routes were hit (time budget?)`);
+    if (phase2Missed.length) r.problems.push(`phase 2 (accepted shapes) did not reach ${phase2Missed.length} route(s) in its time budget, e.g. ${phase2Missed.slice(0, 5).join(', ')}`);
+    r.ok &&= perRoute.size >= routes.length && !phase2Missed.length;
   } finally {
     r.seconds = (Date.now() - t0) / 1000;
   }

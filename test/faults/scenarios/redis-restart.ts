@@ -10,7 +10,7 @@ export function redisRestarts(c: Cluster, token: string, opts: { inFlight: numbe
 
 /**
  * What a Redis without persistence does to the runtime when it restarts, without restarting the
- * shared server: every key of the run's prefix (queue, locks, buffers) disappears mid-load.
+ * server: every key of the run's prefix (queue, locks, buffers) disappears mid-load.
  */
 export function redisDataLoss(c: Cluster, token: string, opts: { inFlight: number; drainMs: number }): Promise<FaultResult> {
   return restartUnderLoad(c, token, {
@@ -21,6 +21,5 @@ export function redisDataLoss(c: Cluster, token: string, opts: { inFlight: numbe
       return { downFor: Date.now() - t0 };
     },
     downs: [0],
-    shared: false,
   }, opts);
 }

@@ -5,7 +5,7 @@
  * dies of it is reported and started again (as a supervisor would), so the load can go on.
  */
 import { newProject, q } from '../client.js';
-import { sleep, waitForQuiet, type Cluster } from '../cluster.js';
+import { sleep, type Cluster } from '../cluster.js';
 import { applyStreams, applyTally, Load, loadAgents, stopIdle, verifyAll } from '../load.js';
 import { emptyResult, type FaultResult } from '../report.js';
 
@@ -13,13 +13,10 @@ export interface ServiceFault {
   name: string;
   restart: (downMs: number) => Promise<{ downFor: number }>;
   downs: number[];
-  /** A shared service (restarting it disturbs other users of the machine). */
-  shared?: boolean;
 }
 
 export async function restartUnderLoad(c: Cluster, token: string, fault: ServiceFault, opts: { inFlight: number; drainMs: number; settleMs?: number }): Promise<FaultResult> {
   const r = emptyResult(fault.name);
-  if (fault.shared !== false) await waitForQuiet((m) => console.log(`[faults] ${m}`));
   const t0 = Date.now();
   await c.ensureWorkers(2);
   const projectId = await newProject(c.url, token);
