@@ -12,11 +12,11 @@ import { defineConfig } from 'eslint/config';
 import tseslint from 'typescript-eslint';
 
 export default defineConfig(
-  { ignores: ['node_modules/', '.troupe/', 'bench/results/', 'test/faults/results/', 'sandbox-images/'] },
+  { ignores: ['node_modules/', '.troupe/', 'bench/results/', 'test/faults/results/', 'sandbox-images/', 'packages/*/dist/'] },
   js.configs.recommended,
   tseslint.configs.recommended,
   {
-    files: ['**/*.ts'],
+    files: ['**/*.ts', '**/*.tsx'],
     rules: {
       // Rows from knex and JSON payloads are `Record<string, any>` across the code today; issue 11
       // (point 3) replaces them with typed rows. Until then this rule would flag several hundred
