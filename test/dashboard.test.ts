@@ -43,6 +43,7 @@ describe('Dashboard in Chromium', function () {
       execFileSync('npm', ['run', 'build', '-w', 'packages/dashboard'], { cwd: ROOT, stdio: 'ignore' });
     }
     fs.mkdirSync(ARTIFACTS, { recursive: true });
+    for (const f of fs.readdirSync(ARTIFACTS)) if (f.endsWith('.png')) fs.rmSync(path.join(ARTIFACTS, f));
     await sessionWorker();
     port = await freePort();
     base = `http://127.0.0.1:${port}`;

@@ -44,6 +44,12 @@ export function SessionView({ pid, sid }: { pid: string; sid: string }) {
     const textBlock = (turn: number) => tr().blocks.find((b): b is Extract<Block, { kind: 'text' }> => b.kind === 'text' && b.turn === turn && b.durable === undefined);
     const toolBlock = (id: string) => tr().blocks.find((b): b is Extract<Block, { kind: 'tool' }> => b.kind === 'tool' && b.id === id);
     let frame = 0;
+    let refresh: ReturnType<typeof setTimeout> | undefined;
+    // The conversation row and the event log are re-read once a burst of durable events settles.
+    const refreshSoon = () => {
+      clearTimeout(refresh);
+      refresh = setTimeout(() => setEventsVersion((v) => v + 1), 400);
+    };
     // Many deltas a second: one render per animation frame.
     const render = () => {
       if (!frame) frame = requestAnimationFrame(() => { frame = 0; bump(0); });
@@ -98,8 +104,8 @@ export function SessionView({ pid, sid }: { pid: string; sid: string }) {
         else if (name === 'status') {
           tr().timeline.push({ status: p.status, at: e.created_at, reason: p.reason, index: e.event_index });
           setStatus(p.status);
-          setEventsVersion((v) => v + 1);
         }
+        refreshSoon();
         render();
       },
       onEnd: () => setEnded(true),
@@ -107,14 +113,17 @@ export function SessionView({ pid, sid }: { pid: string; sid: string }) {
     });
     return () => {
       cancelAnimationFrame(frame);
+      clearTimeout(refresh);
       stop();
     };
   }, [sid]);
 
-  // The conversation row (container, iterations) is re-read on each status change.
+  // The conversation row (container, iterations) is re-read as durable events come in.
   useEffect(() => {
-    if (status) void conv.reload();
-  }, [status]);
+    if (eventsVersion) void conv.reload();
+  }, [eventsVersion]);
+  const agentId = conv.data?.agent_id;
+  const agent = useLoad(() => (agentId ? api.agent(pid, agentId) : Promise.resolve(null)), [pid, agentId]);
 
   if (conv.error) return <ErrorBox error={conv.error} />;
   if (!conv.data) return <Loading what="Loading session" />;
@@ -144,7 +153,7 @@ export function SessionView({ pid, sid }: { pid: string; sid: string }) {
           <section class="card">
             <h3>Details</h3>
             <dl class="kv">
-              <dt>Agent</dt><dd class="mono">{short(c.agent_id)}</dd>
+              <dt>Agent</dt><dd>{agent.data ? <Link href={`/p/${pid}/agents/${c.agent_id}`}>{agent.data.name}</Link> : <span class="mono">{short(c.agent_id)}</span>}</dd>
               <dt>Trigger</dt><dd>{c.trigger_type}</dd>
               <dt>Iterations</dt><dd>{c.iteration_count}</dd>
               <dt>Started</dt><dd>{when(c.created_at)}</dd>
@@ -207,7 +216,10 @@ function Controls({ pid, conv, status, onChanged }: { pid: string; conv: Convers
 }
 
 function ContainerCard({ conv, status }: { conv: Conversation; status: SessionStatus }) {
-  const sb = useLoad<Sandbox | null>(async () => (conv.sandbox_id ? api.sandbox(conv.sandbox_id) : null), [conv.sandbox_id, status, conv.container_id]);
+  const sb = useLoad<Sandbox | null>(async () => (conv.sandbox_id ? api.sandbox(conv.sandbox_id) : null), [conv.sandbox_id]);
+  useEffect(() => {
+    void sb.reload();
+  }, [status, conv.container_id]);
   return (
     <section class="card">
       <h3>Container</h3>
@@ -255,7 +267,10 @@ const PAGE = 20;
 
 function EventLog({ pid, sid, version }: { pid: string; sid: string; version: number }) {
   const [offset, setOffset] = useState(0);
-  const page = useLoad(() => api.events(pid, sid, PAGE, offset), [pid, sid, offset, version]);
+  const page = useLoad(() => api.events(pid, sid, PAGE, offset), [pid, sid, offset]);
+  useEffect(() => {
+    if (version) void page.reload();
+  }, [version]);
   const total = page.data?.total ?? 0;
   return (
     <section class="card">
