@@ -278,6 +278,47 @@ describe('Dashboard in Chromium', function () {
     expect(samples.some((s) => s.length > before.length && s.length < words.length), 'text kept streaming after the restart').to.equal(true);
   });
 
+  it('renders every view with its empty state, then with data, by keyboard and on a narrow window', async () => {
+    const { owner, projectId } = await newProject();
+    await signInWithToken(owner.token);
+    const empties: Record<string, RegExp> = {
+      sessions: /No agents yet — create one/, agents: /No agents yet — create one/, sandboxes: /No sandboxes yet — start a session/,
+      chat: /No agents yet — create one/, hub: /No agents yet — create one/, pairs: /No pair sessions/, members: /owner/,
+    };
+    for (const [tab, text] of Object.entries(empties)) {
+      await page.goto(`${base}/p/${projectId}/${tab}`);
+      await page.getByText(text).first().waitFor();
+      expect(await page.getByTestId('error').count(), `${tab}: no error`).to.equal(0);
+    }
+    const agent = await createAgent(base, owner.token, projectId, { name: 'Quick', script: { turns: [{ text: 'Quick answer.', tool_calls: [{ name: 'finish', input: { summary: 'ok' } }] }] } });
+    await createAgent(base, owner.token, projectId, { name: 'Second' });
+    const s = await call('POST', '/api/v1/sessions', { token: owner.token, body: { agent_id: agent.id, project_id: projectId, message: 'hi' } });
+    expect(s.status).to.equal(201);
+    await waitFor('the session to complete', async () => (await call('GET', `/api/v1/sessions/${s.body.id}`, { token: owner.token })).body.status === 'completed', LONG.timeout);
+    await page.goto(`${base}/p/${projectId}/sessions`);
+    await page.locator(`tr[data-session="${s.body.id}"]`).waitFor();
+    for (const tab of ['agents', 'sandboxes', 'chat', 'hub', 'pairs', 'members']) {
+      await page.getByTestId(`tab-${tab}`).click();
+      await page.waitForURL(new RegExp(`/${tab}$`));
+      await waitFor(`${tab} loaded`, async () => (await page.locator('.loading').count()) === 0);
+      expect(await page.getByTestId('error').count(), `${tab}: no error`).to.equal(0);
+    }
+    // Keyboard: the tabs are links in order; Enter on one opens its view.
+    await page.getByTestId('tab-sessions').focus();
+    await page.keyboard.press('Tab');
+    await page.keyboard.press('Enter');
+    await page.waitForURL(/\/agents$/);
+    // A narrow window: the session view stacks its columns and still shows the transcript.
+    await page.setViewportSize({ width: 390, height: 800 });
+    await page.goto(`${base}/p/${projectId}/sessions/${s.body.id}`);
+    await page.getByTestId('agent-text').filter({ hasText: 'Quick answer.' }).waitFor();
+    await snap('narrow');
+    const wide = await page.evaluate(() => document.documentElement.scrollWidth);
+    const culprits = await page.evaluate(() => [...document.querySelectorAll('body *')].filter((e) => e.getBoundingClientRect().right > 392).slice(0, 5).map((e) => `${e.tagName}.${e.className}`));
+    expect(wide, `no horizontal scrolling (${culprits.join(', ')})`).to.be.at.most(390);
+    await page.setViewportSize({ width: 1280, height: 900 });
+  });
+
   it('approves a task in the hub view', async () => {
     const { owner, projectId } = await newProject();
     const asker = await createAgent(base, owner.token, projectId, { name: 'Asker', handle: 'asker', kind: 'external' });
