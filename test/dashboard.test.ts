@@ -319,6 +319,21 @@ describe('Dashboard in Chromium', function () {
     await page.setViewportSize({ width: 1280, height: 900 });
   });
 
+  it('opens Bull Board for an admin without putting the token in the address bar; a non-admin sees the envelope', async () => {
+    const { signUserToken } = await import('../src/http/auth.js');
+    await signInWithToken(await signUserToken('test-admin')); // TROUPE_ADMIN_USERS in test/support/env.ts
+    const [board] = await Promise.all([ctx.waitForEvent('page'), page.getByTestId('queues-link').click()]);
+    await board.waitForLoadState();
+    expect(board.url()).to.equal(`${base}/admin/queues`);
+    await board.close();
+
+    await page.getByTestId('sign-out').click();
+    await signInWithToken((await newUser()).token);
+    await page.getByTestId('queues-link').click();
+    await page.getByText('The queue dashboard is for admins').waitFor();
+    consoleErrors = consoleErrors.filter((e) => !/status of 403/.test(e)); // the refused request's own 403
+  });
+
   it('approves a task in the hub view', async () => {
     const { owner, projectId } = await newProject();
     const asker = await createAgent(base, owner.token, projectId, { name: 'Asker', handle: 'asker', kind: 'external' });
