@@ -147,6 +147,22 @@ describe('Dashboard in Chromium', function () {
     expect(deep.headers.get('content-security-policy')).to.include("default-src 'self'");
   });
 
+  it('says how to build the dashboard when its files are missing', async () => {
+    const { default: Koa } = await import('koa');
+    const { dashboard } = await import('../src/http/dashboard.js');
+    const app = new Koa().use(dashboard(path.join(os.tmpdir(), 'troupe-no-dashboard-here')));
+    const server = app.listen(0, '127.0.0.1');
+    await new Promise((r) => server.once('listening', r));
+    try {
+      const res = await page.goto(`http://127.0.0.1:${(server.address() as { port: number }).port}/`);
+      expect(res?.status()).to.equal(503);
+      await page.getByText('npm run build:dashboard').waitFor();
+      consoleErrors = consoleErrors.filter((e) => !/status of 503/.test(e)); // the page's own status
+    } finally {
+      server.close();
+    }
+  });
+
   it('creates a scripted agent through the forms (the key is write-only)', async () => {
     const owner = await newUser();
     await signInWithToken(owner.token);

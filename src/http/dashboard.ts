@@ -23,7 +23,7 @@ const RESERVED = /^\/(api|openapi\.json|healthz|readyz|metrics|socket\.io|ws|deb
 const CSP = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; " +
   "font-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
-const MISSING = `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Troupe: dashboard not built</title></head>
+const MISSING = `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Troupe: dashboard not built</title><link rel="icon" href="data:,"></head>
 <body style="font-family: system-ui, sans-serif; max-width: 40rem; margin: 4rem auto; line-height: 1.5">
 <h1>The dashboard is not built</h1>
 <p>Troupe's API is running (see <a href="/openapi.json">/openapi.json</a>), but the web dashboard's files are missing from
