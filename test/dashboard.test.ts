@@ -189,6 +189,31 @@ describe('Dashboard in Chromium', function () {
     expect(await page.content()).to.not.include('sk-secret-from-the-form');
     await page.getByText('A key is stored (write-only)').waitFor();
 
+    // An MCP server (its env value is write-only) and a skill, through their forms.
+    const agentId = agents.body[0].id;
+    const mcp = page.locator('section', { has: page.getByRole('heading', { name: 'MCP servers' }) });
+    await mcp.getByText('No MCP servers — add one below').waitFor();
+    await mcp.getByLabel('Name').fill('fetch');
+    await mcp.getByLabel('Command').fill('uvx');
+    await mcp.getByLabel('Args').fill('mcp-server-fetch --quiet');
+    await mcp.getByLabel('Env (KEY=value per line; write-only)').fill('TOKEN=mcp-env-secret');
+    await mcp.getByRole('button', { name: 'Add MCP server' }).click();
+    await mcp.getByRole('cell', { name: 'TOKEN' }).waitFor();
+    const skills = page.locator('section', { has: page.getByRole('heading', { name: 'Skills' }) });
+    await skills.getByLabel('Name').fill('review-guide');
+    await skills.getByLabel('Triggers').fill('review, pr');
+    await skills.getByLabel('Content (markdown)').fill('# Rules');
+    await skills.getByRole('button', { name: 'Add skill' }).click();
+    await skills.getByRole('cell', { name: 'review, pr' }).waitFor();
+    const full = await call('GET', `/api/v1/projects/${projectId}/agents/${agentId}`, { token: owner.token });
+    expect(full.body.mcp_servers).to.have.length(1);
+    expect(full.body.mcp_servers[0]).to.include({ server_name: 'fetch', command: 'uvx' });
+    expect(full.body.mcp_servers[0].args).to.deep.equal(['mcp-server-fetch', '--quiet']);
+    expect(full.body.mcp_servers[0].env_keys).to.deep.equal(['TOKEN']);
+    expect(full.body.skills.map((k: { skill_name: string; triggers: string[] }) => [k.skill_name, k.triggers])).to.deep.equal([['review-guide', ['review', 'pr']]]);
+    expect(await page.content()).to.not.include('mcp-env-secret');
+    await snap('agent-detail');
+
     // Envelope errors are shown as they come: a handle already taken.
     await page.goto(`${base}/p/${projectId}/agents`);
     await page.getByTestId('new-agent').click();
@@ -230,10 +255,14 @@ describe('Dashboard in Chromium', function () {
     await page.getByTestId('tool-output').first().filter({ hasText: 'started' }).waitFor(LONG);
     await page.getByTestId('pause').click();
     await page.locator('[data-testid=session][data-status=paused]').waitFor(LONG);
+    // The status is recorded first; the button's action ends when the api answers, once a worker
+    // has frozen the container.
+    await page.locator('[data-testid=pause][aria-busy=true]').waitFor({ state: 'detached', ...LONG });
+    expect(await page.locator('.controls [data-testid=error]').count(), 'pause answered without an error').to.equal(0);
     const conv = await call('GET', `/api/v1/projects/${projectId}/conversations/${sid}`, { token: owner.token });
     expect(conv.body.container_id).to.be.a('string');
-    const out = execFileSync('docker', ['inspect', '-f', '{{.State.Status}}', conv.body.container_id]).toString().trim();
-    expect(out).to.equal('paused');
+    const dockerState = () => execFileSync('docker', ['inspect', '-f', '{{.State.Status}}', conv.body.container_id]).toString().trim();
+    await waitFor('Docker to say paused', () => dockerState() === 'paused', 10_000);
     await page.getByTestId('container-state').filter({ hasText: 'paused' }).waitFor(LONG);
     await snap('paused');
 
@@ -243,7 +272,7 @@ describe('Dashboard in Chromium', function () {
     expect(await text.textContent()).to.equal(words);
     const timeline = await page.getByTestId('timeline').textContent();
     for (const s of ['running', 'paused', 'completed']) expect(timeline).to.include(s);
-    expect(execFileSync('docker', ['inspect', '-f', '{{.State.Status}}', conv.body.container_id]).toString().trim()).to.not.equal('paused');
+    expect(dockerState()).to.not.equal('paused');
 
     // The list shows it completed, live.
     await page.getByTestId('tab-sessions').click();
@@ -253,9 +282,9 @@ describe('Dashboard in Chromium', function () {
   });
 
   it('keeps streaming across an api restart: no gap and no duplicate on screen', async () => {
-    const words = Array.from({ length: 200 }, (_, i) => `w${i}`).join(' ');
+    const words = Array.from({ length: 280 }, (_, i) => `w${i}`).join(' ');
     const { projectId, agent } = await projectWithAgent({
-      script: { token_delay_ms: 100, turns: [{ text: words, tool_calls: [{ name: 'finish', input: { summary: 'done' } }] }] },
+      script: { token_delay_ms: 90, turns: [{ text: words, tool_calls: [{ name: 'finish', input: { summary: 'done' } }] }] },
     });
     await startSessionFromUi(projectId, agent.id, 'talk');
     // Every state of the streamed text, as the page saw it.

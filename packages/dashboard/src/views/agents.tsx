@@ -183,14 +183,14 @@ function AgentTypes({ pid }: { pid: string }) {
         </ul>
       ) : <Loading />}
       <Form submit="Add agent type" onSubmit={async () => {
-        await api.createAgentType(pid, { name: name.trim(), slug: slug.trim(), ...(prompt.trim() ? { system_prompt: prompt.trim() } : {}) });
+        await api.createAgentType(pid, { name: name.trim(), slug: slug.trim(), ...(prompt.trim() ? { default_system_prompt: prompt.trim() } : {}) });
         setName(''); setSlug(''); setPrompt('');
         await types.reload();
       }}>
         <div class="row">
           <Field label="Name"><input required value={name} onInput={(e) => setName(e.currentTarget.value)} /></Field>
           <Field label="Slug"><input required value={slug} onInput={(e) => setSlug(e.currentTarget.value)} /></Field>
-          <Field label="System prompt"><input value={prompt} onInput={(e) => setPrompt(e.currentTarget.value)} /></Field>
+          <Field label="Default system prompt"><input value={prompt} onInput={(e) => setPrompt(e.currentTarget.value)} /></Field>
         </div>
       </Form>
     </section>
