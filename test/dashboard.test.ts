@@ -337,11 +337,13 @@ describe('Dashboard in Chromium', function () {
     }
     const agent = await createAgent(base, owner.token, projectId, { name: 'Quick', script: { turns: [{ text: 'Quick answer.', tool_calls: [{ name: 'finish', input: { summary: 'ok' } }] }] } });
     await createAgent(base, owner.token, projectId, { name: 'Second' });
+    // The sessions list is live (the project's Socket.IO room): a session started elsewhere
+    // appears, and its status moves, without a reload.
+    await page.goto(`${base}/p/${projectId}/sessions`);
+    await page.getByText('No sessions yet — start one below.').waitFor();
     const s = await call('POST', '/api/v1/sessions', { token: owner.token, body: { agent_id: agent.id, project_id: projectId, message: 'hi' } });
     expect(s.status).to.equal(201);
-    await waitFor('the session to complete', async () => (await call('GET', `/api/v1/sessions/${s.body.id}`, { token: owner.token })).body.status === 'completed', LONG.timeout);
-    await page.goto(`${base}/p/${projectId}/sessions`);
-    await page.locator(`tr[data-session="${s.body.id}"]`).waitFor();
+    await page.locator(`tr[data-session="${s.body.id}"] [data-testid=status]`).filter({ hasText: 'completed' }).waitFor(LONG);
     for (const tab of ['agents', 'sandboxes', 'chat', 'hub', 'pairs', 'members']) {
       await page.getByTestId(`tab-${tab}`).click();
       await page.waitForURL(new RegExp(`/${tab}$`));
