@@ -16,7 +16,7 @@ export default defineConfig(
   js.configs.recommended,
   tseslint.configs.recommended,
   {
-    files: ['**/*.ts'],
+    files: ['**/*.ts', '**/*.tsx'],
     rules: {
       // Rows from knex and JSON payloads are `Record<string, any>` across the code today; issue 11
       // (point 3) replaces them with typed rows. Until then this rule would flag several hundred

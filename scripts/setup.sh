@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Brings a fresh Debian machine to the point where Troupe runs: npm dependencies, PostgreSQL,
-# Redis and a Docker engine (installed from Debian's packages when missing, started when not
-# running), the database, migrations and the sandbox images.
+# Brings a fresh Debian machine to the point where Troupe runs: npm dependencies, the web
+# dashboard's build, PostgreSQL, Redis and a Docker engine (installed from Debian's packages when
+# missing, started when not running), the database, migrations and the sandbox images; for
+# --test also Chromium (the dashboard's browser tests).
 #
 # Services a user points DATABASE_URL / REDIS_URL / DOCKER_HOST at are never touched: setup only
 # manages the local defaults. Idempotent: a second run finds everything in place and takes seconds.
@@ -49,6 +50,22 @@ if [ -d "$CLIENT" ]; then
     npm run --silent build -w @troupe/client
   fi
   if [ ! -e node_modules/.bin/troupe ]; then npm rebuild --silent @troupe/client >/dev/null; fi
+fi
+
+# --- the web dashboard (served by the api at /) ----------------------------------------------------
+# Built when dist/ is missing or any source is newer than its build.
+DASH=packages/dashboard
+if [ -d "$DASH" ]; then
+  if [ ! -f "$DASH/dist/index.html" ] || [ -n "$(find "$DASH/src" "$DASH/index.html" "$DASH/vite.config.ts" "$DASH/package.json" -newer "$DASH/dist/index.html" -print -quit)" ]; then
+    step "building the web dashboard ($DASH/dist)"
+    npm run --silent build -w "$DASH" >"$LOG_DIR/dashboard-build.log" 2>&1 \
+      || { tail -20 "$LOG_DIR/dashboard-build.log" >&2; die "the dashboard build failed (log: $LOG_DIR/dashboard-build.log)"; }
+  fi
+fi
+
+# --- Chromium, for the dashboard's browser tests (npm test) ------------------------------------
+if [ "$MODE" = "--test" ] && [ -z "${CHROMIUM_PATH:-}" ] && [ ! -x /usr/bin/chromium ]; then
+  apt_install chromium
 fi
 
 # --- PostgreSQL -------------------------------------------------------------------------------

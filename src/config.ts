@@ -105,6 +105,7 @@ export const envSchema = {
     TROUPE_METRICS_TOKEN: optional({ minLength: 16, 'x-secret': true, 'x-expected': 'at least 16 characters (generate one: openssl rand -hex 32)' }),
     TROUPE_REALTIME_RECHECK_MS: int(5000, 100, 3_600_000),
     TROUPE_MAX_WAIT_SECONDS: int(120, 1, 3600),
+    TROUPE_DEV_LOGIN: oneOf(['0', '1'], '0'),
   },
   additionalProperties: false,
 } as const;
@@ -202,6 +203,8 @@ export interface Config {
   readonly realtimeRecheckMs: number;
   /** The longest a blocking send-message (?wait=true) waits before answering 202 with where to look. */
   readonly maxWaitSeconds: number;
+  /** TROUPE_DEV_LOGIN=1: POST /api/v1/dev/login mints user tokens for the dashboard's dev sign-in (loopback only). */
+  readonly devLogin: boolean;
 }
 
 export interface RateLimitSettings {
@@ -366,6 +369,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (v.TROUPE_SANDBOX_PIDS_LIMIT > ceilings.sandboxMaxPids) problems.push(`TROUPE_SANDBOX_PIDS_LIMIT=${v.TROUPE_SANDBOX_PIDS_LIMIT} is above TROUPE_SANDBOX_MAX_PIDS=${ceilings.sandboxMaxPids}`);
   const host = typeof v.HOST === 'string' ? v.HOST : '127.0.0.1';
   const secrets = checkSecrets({ host, jwtSecret: v.TROUPE_JWT_SECRET, secretKey });
+  if (v.TROUPE_DEV_LOGIN === '1' && !secrets.loopbackOnly) {
+    problems.push(`TROUPE_DEV_LOGIN=1 and HOST=${host} listens beyond loopback: dev sign-in lets anyone who reaches the server become any user. ` +
+      'Unset TROUPE_DEV_LOGIN, or listen on loopback only (HOST=127.0.0.1).');
+  }
   // A value already reported as malformed is not reported again as "not set".
   const refused = secrets.refuse.filter((r) => !problems.some((p) => p.startsWith(r.split(' ')[0])));
   problems.push(...refused);
@@ -429,6 +436,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     trustProxy: v.TROUPE_TRUST_PROXY,
     realtimeRecheckMs: v.TROUPE_REALTIME_RECHECK_MS,
     maxWaitSeconds: v.TROUPE_MAX_WAIT_SECONDS,
+    devLogin: v.TROUPE_DEV_LOGIN === '1',
   };
   const metricsToken = v.TROUPE_METRICS_TOKEN;
   // Secrets are getters, not enumerable: JSON.stringify(config) or a log of it shows neither,
@@ -444,7 +452,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
 /** What `npm start` and the worker print at start about the secrets in use. */
 export function startupNotes(c: Config): string[] {
   if (!c.loopbackOnly) return []; // beyond loopback, loadConfig has already refused the defaults
-  return [c.jwtSecretIsDevDefault && NOTE_JWT, c.secretKeyIsDevDefault && NOTE_KEY].filter((n): n is string => !!n);
+  return [
+    c.jwtSecretIsDevDefault && NOTE_JWT,
+    c.secretKeyIsDevDefault && NOTE_KEY,
+    c.devLogin && 'dev sign-in is on (TROUPE_DEV_LOGIN=1): the dashboard can mint a user token for any name, from this machine only.',
+  ].filter((n): n is string => !!n);
 }
 
 /** The process-wide configuration, read once from process.env at start-up. */

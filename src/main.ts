@@ -12,6 +12,7 @@ runMain('Troupe', async () => {
   const worker = apiOnly ? null : await (await import('./runtime/worker.js')).startSessionWorker();
   const url = config.publicUrl;
   console.log(`\nTroupe is running at ${url}  (${apiOnly ? 'api only' : 'api + worker'})`);
+  console.log(`  Dashboard:      ${url}/  (sign in with a token${config.devLogin ? ', or with the dev sign-in' : '; TROUPE_DEV_LOGIN=1 adds a dev sign-in'})`);
   console.log(`  API reference:  ${url}/openapi.json`);
   console.log(`  Get a token:    npm run token -- --user alice`);
   // Dev defaults are allowed on loopback only (config.ts refuses them anywhere else): say so.

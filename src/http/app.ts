@@ -1,7 +1,7 @@
 /**
  * The Koa application: request ids and access logs, the one error-to-envelope mapping, body
  * parsing with a size limit, then every declared route (see registry.ts) mounted with auth,
- * validation and Idempotency-Key handling.
+ * validation and Idempotency-Key handling, and the web dashboard at / for every other page path.
  */
 import crypto from 'node:crypto';
 import Koa from 'koa';
@@ -16,6 +16,7 @@ import { routes, validateInput, type CompiledRoute } from './registry.js';
 import type { Principal } from '../domain/principal.js';
 import { withIdempotency } from './idempotency.js';
 import { bullBoard } from './bull-board.js';
+import { dashboard } from './dashboard.js';
 import { httpRequests } from '../lib/metrics.js';
 import { isTransient } from '../lib/transient.js';
 import './routes/index.js';
@@ -114,6 +115,8 @@ export function createApp(opts: AppOptions = {}): Koa {
   const router = new Router();
   for (const route of routes) mount(router, route, limits);
   app.use(router.routes());
+  // The web dashboard at / (any path the API does not own).
+  app.use(dashboard());
   app.use(router.allowedMethods({ throw: false }));
   return app;
 }

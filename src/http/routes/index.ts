@@ -11,3 +11,4 @@ import './stream.js';
 import './hub.js';
 import './chat.js';
 import './pairs.js';
+import './dev.js';

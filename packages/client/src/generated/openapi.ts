@@ -353,6 +353,43 @@ export type paths = {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/projects/{projectId}/repositories": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The project's repositories */
+        get: operations["get__api_v1_projects_projectId_repositories"];
+        put?: never;
+        /** Add a repository (its token is checked with the forge; 422 when the forge refuses it) */
+        post: operations["post__api_v1_projects_projectId_repositories"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/projects/{projectId}/repositories/{repoId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get a repository (by id or name) */
+        get: operations["get__api_v1_projects_projectId_repositories_repoId"];
+        put?: never;
+        post?: never;
+        /** Remove a repository */
+        delete: operations["delete__api_v1_projects_projectId_repositories_repoId"];
+        options?: never;
+        head?: never;
+        /** Change a repository; a new clone URL, API base URL or forge clears the stored token unless the request gives it again (secrets_cleared) */
+        patch: operations["patch__api_v1_projects_projectId_repositories_repoId"];
+        trace?: never;
+    };
     "/api/v1/projects/{projectId}/agents/{agentId}/conversations": {
         parameters: {
             query?: never;
@@ -1080,6 +1117,23 @@ export type paths = {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/dev/login": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Dev sign-in (only with TROUPE_DEV_LOGIN=1, on loopback): a user token for the given name, valid 12 hours */
+        post: operations["post__api_v1_dev_login"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 };
 export type webhooks = Record<string, never>;
 export type components = {
@@ -1536,6 +1590,8 @@ export interface operations {
                     can_create_prs?: boolean;
                     max_iterations?: number;
                     timeout_minutes?: number;
+                    /** @description Run a tool call cut short by a worker crash or a pause again from the start (for idempotent tools). Default false: its result says it was interrupted and was not re-run. */
+                    rerun_interrupted_tools?: boolean;
                     /** @enum {string} */
                     approval?: "auto" | "require";
                     /** Format: uri */
@@ -1680,6 +1736,8 @@ export interface operations {
                     can_create_prs?: boolean;
                     max_iterations?: number;
                     timeout_minutes?: number;
+                    /** @description Run a tool call cut short by a worker crash or a pause again from the start (for idempotent tools). Default false: its result says it was interrupted and was not re-run. */
+                    rerun_interrupted_tools?: boolean;
                     /** @enum {string} */
                     approval?: "auto" | "require";
                     /** Format: uri */
@@ -2207,6 +2265,216 @@ export interface operations {
         responses: {
             /** @description Success */
             201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                };
+            };
+            /** @description Error */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    get__api_v1_projects_projectId_repositories: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                projectId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                };
+            };
+            /** @description Error */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    post__api_v1_projects_projectId_repositories: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                projectId: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description unique in the project; the sandbox directory /workspace/<name> */
+                    name: string;
+                    /**
+                     * Format: uri
+                     * @description https://host/owner/name(.git), without credentials
+                     */
+                    clone_url: string;
+                    /** @description the base of new branches when a session names none (default: the forge's) */
+                    default_branch?: string;
+                    /**
+                     * @description github (GitLab and Gitea may follow)
+                     * @enum {string}
+                     */
+                    forge?: "github";
+                    /**
+                     * Format: uri
+                     * @description the forge's REST API (default https://api.github.com; null resets it)
+                     */
+                    api_base_url?: string | null;
+                    /** @description access token: checked with the forge, stored encrypted, never returned */
+                    token: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Success */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                };
+            };
+            /** @description Error */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    get__api_v1_projects_projectId_repositories_repoId: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                projectId: string;
+                repoId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                };
+            };
+            /** @description Error */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    delete__api_v1_projects_projectId_repositories_repoId: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                projectId: string;
+                repoId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                };
+            };
+            /** @description Error */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    patch__api_v1_projects_projectId_repositories_repoId: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                projectId: string;
+                repoId: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description unique in the project; the sandbox directory /workspace/<name> */
+                    name?: string;
+                    /**
+                     * Format: uri
+                     * @description https://host/owner/name(.git), without credentials
+                     */
+                    clone_url?: string;
+                    /** @description the base of new branches when a session names none (default: the forge's) */
+                    default_branch?: string;
+                    /**
+                     * @description github (GitLab and Gitea may follow)
+                     * @enum {string}
+                     */
+                    forge?: "github";
+                    /**
+                     * Format: uri
+                     * @description the forge's REST API (default https://api.github.com; null resets it)
+                     */
+                    api_base_url?: string | null;
+                    /** @description access token: checked with the forge, stored encrypted, never returned */
+                    token?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Success */
+            200: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2789,6 +3057,10 @@ export interface operations {
                     project_id?: string;
                     message?: string;
                     metadata?: Record<string, unknown>;
+                    /** @description a repository of the project (id or name), cloned into /workspace/<name> on branch agent/<slug>; needs can_clone_repos */
+                    repository?: string;
+                    /** @description the branch to start from and the pull request's base (default: the repository's default branch) */
+                    base_branch?: string;
                 };
             };
         };
@@ -2990,6 +3262,10 @@ export interface operations {
                     /** Format: uuid */
                     project_id?: string;
                     data?: Record<string, unknown>;
+                    /** @description a repository of the project (id or name), cloned into /workspace/<name> on branch agent/<slug>; needs can_clone_repos */
+                    repository?: string;
+                    /** @description the branch to start from and the pull request's base (default: the repository's default branch) */
+                    base_branch?: string;
                 };
             };
         };
@@ -3383,6 +3659,10 @@ export interface operations {
                     message: string;
                     /** @description For user tokens: the project agent to act as (its id, or its handle) */
                     asAgentId?: string;
+                    /** @description a repository of the project (id or name), cloned into /workspace/<name> on branch agent/<slug>; needs can_clone_repos */
+                    repository?: string;
+                    /** @description the branch to start from and the pull request's base (default: the repository's default branch) */
+                    baseBranch?: string;
                 };
             };
         };
@@ -3785,6 +4065,10 @@ export interface operations {
             content: {
                 "application/json": {
                     message: string;
+                    /** @description a repository of the project (id or name), cloned into /workspace/<name> on branch agent/<slug>; needs can_clone_repos */
+                    repository?: string;
+                    /** @description the branch to start from and the pull request's base (default: the repository's default branch) */
+                    base_branch?: string;
                 };
             };
         };
@@ -4241,6 +4525,42 @@ export interface operations {
                     /** @enum {string} */
                     outcome: "completed" | "abandoned";
                     qualityScore?: number | null;
+                };
+            };
+        };
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                };
+            };
+            /** @description Error */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    post__api_v1_dev_login: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description the user name (the token's sub) */
+                    user: string;
                 };
             };
         };
