@@ -18,7 +18,7 @@ const EXAMPLE_SCRIPT: Script = {
 interface Draft {
   name: string; handle: string; agent_type_id: string; provider: Agent['llm_provider']; model: string; base_url: string; key: string;
   system_prompt: string; script: string; max_iterations: string; timeout_minutes: string; approval: 'auto' | 'require';
-  image: string; memory_mb: string; cpus: string; network: 'none' | 'bridge';
+  image: string; memory_mb: string; cpus: string; pids: string; network: 'none' | 'bridge';
 }
 
 function draftOf(a?: Agent): Draft {
@@ -27,7 +27,7 @@ function draftOf(a?: Agent): Draft {
     model: a?.llm_model ?? '', base_url: a?.llm_base_url ?? '', key: '', system_prompt: a?.system_prompt ?? '',
     script: a ? (a.script ? JSON.stringify(a.script, null, 2) : '') : JSON.stringify(EXAMPLE_SCRIPT, null, 2),
     max_iterations: a ? String(a.max_iterations) : '', timeout_minutes: a ? String(a.timeout_minutes) : '', approval: a?.approval ?? 'auto',
-    image: a?.sandbox?.image ?? '', memory_mb: a?.sandbox?.memory_mb ? String(a.sandbox.memory_mb) : '', cpus: a?.sandbox?.cpus ? String(a.sandbox.cpus) : '',
+    image: a?.sandbox?.image ?? '', memory_mb: a?.sandbox?.memory_mb ? String(a.sandbox.memory_mb) : '', cpus: a?.sandbox?.cpus ? String(a.sandbox.cpus) : '', pids: a?.sandbox?.pids ? String(a.sandbox.pids) : '',
     network: a?.sandbox?.network ?? 'none',
   };
 }
@@ -46,6 +46,7 @@ function bodyOf(d: Draft, before?: Agent): AgentInput {
   if (d.image.trim()) sandbox.image = d.image.trim();
   if (d.memory_mb) sandbox.memory_mb = Number(d.memory_mb);
   if (d.cpus) sandbox.cpus = Number(d.cpus);
+  if (d.pids) sandbox.pids = Number(d.pids);
   b.sandbox = sandbox;
   if (d.provider === 'scripted') {
     if (d.script.trim()) {
@@ -124,6 +125,7 @@ function AgentForm({ pid, agent, onSaved }: { pid: string; agent?: Agent; onSave
           <Field label="Image"><input value={d.image} onInput={set('image')} placeholder="default" /></Field>
           <Field label="Memory (MB)"><input type="number" min={16} value={d.memory_mb} onInput={set('memory_mb')} /></Field>
           <Field label="CPUs"><input type="number" step="0.1" min={0.1} value={d.cpus} onInput={set('cpus')} /></Field>
+          <Field label="Processes"><input type="number" min={8} value={d.pids} onInput={set('pids')} /></Field>
           <Field label="Network">
             <select value={d.network} onChange={set('network')}><option value="none">none</option><option value="bridge">bridge</option></select>
           </Field>

@@ -144,7 +144,7 @@ export function SessionView({ pid, sid }: { pid: string; sid: string }) {
           <section class="card transcript" aria-label="Transcript" aria-live="polite">
             <h3>Transcript</h3>
             {blocks.length === 0 ? <p class="muted">{isTerminal(current) ? 'This session said nothing.' : 'Waiting for the agent…'}</p> : null}
-            {blocks.map((b) => <BlockView key={b.key} b={b} />)}
+            {blocks.map((b) => <BlockView key={b.key} b={b} status={current} />)}
           </section>
           <MessageBox pid={pid} sid={sid} status={current} />
           <EventLog pid={pid} sid={sid} version={eventsVersion} />
@@ -175,7 +175,7 @@ export function SessionView({ pid, sid }: { pid: string; sid: string }) {
   );
 }
 
-function BlockView({ b }: { b: Block }) {
+function BlockView({ b, status }: { b: Block; status: SessionStatus }) {
   if (b.kind === 'user') return <div class="msg user"><div class="who">you</div><div class="text">{b.text}</div></div>;
   if (b.kind === 'error') return <div class="msg error" role="alert"><div class="who">error</div><div class="text">{b.text}</div></div>;
   if (b.kind === 'text') {
@@ -192,7 +192,7 @@ function BlockView({ b }: { b: Block }) {
     <details class="tool" open data-testid="tool" data-tool={b.name}>
       <summary>
         <span class="mono">{b.name}</span>{' '}
-        {b.result ? <span class={b.result.is_error ? 'badge status-failed' : 'badge status-completed'}>{b.result.is_error ? 'error' : 'done'}{b.result.exit_code !== undefined ? ` · exit ${b.result.exit_code}` : ''}</span> : <span class="badge status-running">running</span>}
+        {b.result ? <span class={b.result.is_error ? 'badge status-failed' : 'badge status-completed'}>{b.result.is_error ? 'error' : 'done'}{b.result.exit_code !== undefined ? ` · exit ${b.result.exit_code}` : ''}</span> : status === 'running' ? <span class="badge status-running">running</span> : <span class={`badge status-${status}`}>{status === 'paused' ? 'paused' : 'not finished'}</span>}
       </summary>
       <div class="small muted">input</div>
       <pre class="mono">{JSON.stringify(b.input, null, 2)}</pre>
