@@ -183,7 +183,8 @@ export async function onTaskSessionEvents(session: SessionRow, events: EventRow[
   if (!task || TASK_TERMINAL.includes(task.status)) return;
   const to: Party = { id: task.to_agent_id };
   for (const e of events) {
-    if (e.event_type !== 'status') continue;
+    // Notices that change no status (sandbox replaced or restarted, waiting for a host) move no task.
+    if (e.event_type !== 'status' || e.payload.sandbox_replaced || e.payload.sandbox_restarted || e.payload.waiting_for_host) continue;
     const status = (e.payload as { status: string }).status;
     if (status === 'running') await setStatus(task.id, ['submitted', 'input-required'], 'working', [task.from_agent_id]);
     else if (status === 'idle') {

@@ -10,3 +10,4 @@ import './stream.js';
 import './hub.js';
 import './chat.js';
 import './pairs.js';
+import './admin.js';

@@ -468,6 +468,14 @@ export class DockerSandboxDriver implements SandboxDriver {
     throw new Error(`Empty archive for ${abs}`);
   }
 
+  async getArchive(containerId: string, dir: string): Promise<Readable> {
+    return (await this.docker.getContainer(containerId).getArchive({ path: dir })) as Readable;
+  }
+
+  async putArchive(containerId: string, dir: string, archive: Readable): Promise<void> {
+    await this.docker.getContainer(containerId).putArchive(archive, { path: dir });
+  }
+
   async ping(): Promise<boolean> {
     try {
       await this.docker.ping();

@@ -157,6 +157,10 @@ export interface SandboxDriver {
    */
   readFileHead(containerId: string, path: string, maxBytes: number): Promise<{ data: Buffer; size: number }>;
   ping(): Promise<boolean>;
+  /** A tar stream of `path` in the container (the engine's archive API); used to move a sandbox's files between hosts. */
+  getArchive?(containerId: string, path: string): Promise<Readable>;
+  /** Unpacks a tar stream into directory `dir` of the container (the engine's archive API). */
+  putArchive?(containerId: string, dir: string, archive: Readable): Promise<void>;
   /**
    * Optional start fast path: keep pre-created, paused containers ready for sandboxes shaped like
    * `keepWarm` (and, for a while, like any other poolable sandbox asked for). Worker processes only.
