@@ -65,7 +65,7 @@ export async function send<T extends CommandType>(command: Extract<Command, { ty
     if (message.startsWith(REFUSED_PREFIX)) throw unprocessable(message.slice(REFUSED_PREFIX.length));
     if (/timed out|ttl/i.test(message)) {
       throw unavailable(
-        `No worker on host "${hostId}" confirmed "${command.type}" within ${Math.round(timeoutMs / 1000)}s. What was asked is recorded and a worker will carry it out when one is running; check that workers are up (GET /readyz shows them) and retry.`,
+        `No worker confirmed "${command.type}" within ${Math.round(timeoutMs / 1000)}s (host "${hostId}"). What was asked is recorded and a worker will carry it out when one is running; check that workers are up (GET /readyz shows them) and retry.`,
         5,
       );
     }
