@@ -110,28 +110,32 @@ export async function startHost(deps: HostDeps): Promise<HostHandle> {
     await startWaiting();
   };
 
-  const tick = async () => {
+  // The heartbeat and the sweep run apart, so a long sweep never delays a beat (a host that
+  // misses beats is declared dead).
+  const beatOnce = async () => {
     // An engine that does not answer stops the heartbeat: past TROUPE_HOST_DEAD_SECONDS the
     // host's sessions are recovered elsewhere, as for a dead host.
-    if (await driver.ping()) {
-      const state = await hosts.beat(hostId);
-      if (state === null) {
-        log.warn({ host: hostId }, 'this host was declared dead: removing its stale containers and registering again');
-        await removeStale(true);
-        await hosts.register(me);
-      } else if (state === 'draining' && !draining) {
-        void drain().then(() => deps.onDrained?.());
-      }
+    if (!(await driver.ping())) return;
+    const state = await hosts.beat(hostId);
+    if (state === null) {
+      log.warn({ host: hostId }, 'this host was declared dead: removing its stale containers and registering again');
+      await removeStale(true);
+      await hosts.register(me);
+    } else if (state === 'draining' && !draining) {
+      void drain().then(() => deps.onDrained?.());
     }
-    await sweep();
   };
-  let ticking = false;
-  const timer = setInterval(() => {
-    if (ticking || stopped) return;
-    ticking = true;
-    void tick().catch((err) => log.warn({ err }, 'host sweep failed')).finally(() => (ticking = false));
-  }, beatMs);
-  timer.unref();
+  const every = (what: string, fn: () => Promise<void>) => {
+    let busy = false;
+    const t = setInterval(() => {
+      if (busy || stopped) return;
+      busy = true;
+      void fn().catch((err) => log.warn({ err }, `host ${what} failed`)).finally(() => (busy = false));
+    }, beatMs);
+    t.unref();
+    return t;
+  };
+  const timers = [every('heartbeat', beatOnce), every('sweep', sweep)];
 
   /** Moves one quiet sandbox to another host with its /workspace; false when it cannot move yet. */
   const move = async (sbId: string): Promise<boolean> => {
@@ -195,7 +199,7 @@ export async function startHost(deps: HostDeps): Promise<HostHandle> {
     sweep,
     async stop() {
       stopped = true;
-      clearInterval(timer);
+      for (const t of timers) clearInterval(t);
     },
   };
 }
