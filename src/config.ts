@@ -227,7 +227,7 @@ export interface Config {
 
 /** The default host id: the machine's name and the engine, in the characters a queue name may hold. */
 export function derivedHostId(hostname: string, engine: string): string {
-  return `${hostname}-${engine.replace(/^unix:\/\//, '')}`.replace(/[^A-Za-z0-9_.-]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 100) || 'host';
+  return `${hostname}-${engine.replace(/^unix:\/\//, '')}`.replace(/[^A-Za-z0-9_.-]+/g, '-').replace(/-{2,}/g, '-').replace(/^-+|-+$/g, '').slice(0, 100) || 'host';
 }
 
 export interface RateLimitSettings {

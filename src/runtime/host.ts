@@ -50,6 +50,7 @@ export async function startHost(deps: HostDeps): Promise<HostHandle> {
   const me = { id: hostId, engine: config.hostEngine, capacity: config.hostMaxSandboxes };
   const beatMs = Math.max(500, Math.min(5000, Math.floor((config.hostDeadSeconds * 1000) / 5)));
   let draining: Promise<void> | null = null;
+  let engineDown = false;
   let stopped = false;
 
   /** Removes containers on this engine whose sandbox now lives on another host (`strict`: or on none). */
@@ -115,7 +116,15 @@ export async function startHost(deps: HostDeps): Promise<HostHandle> {
   const beatOnce = async () => {
     // An engine that does not answer stops the heartbeat: past TROUPE_HOST_DEAD_SECONDS the
     // host's sessions are recovered elsewhere, as for a dead host.
-    if (!(await driver.ping())) return;
+    if (!(await driver.ping())) {
+      engineDown = true;
+      return;
+    }
+    if (engineDown) {
+      engineDown = false;
+      log.warn({ host: hostId }, 'the Docker engine answers again: refilling the warm pool');
+      void driver.refreshWarmPool?.().catch((err) => log.warn({ err }, 'could not refill the warm pool'));
+    }
     const state = await hosts.beat(hostId);
     if (state === null) {
       log.warn({ host: hostId }, 'this host was declared dead: removing its stale containers and registering again');
@@ -166,11 +175,12 @@ export async function startHost(deps: HostDeps): Promise<HostHandle> {
     return true;
   };
 
+  const otherLiveHosts = async () => (await hosts.list()).filter((h) => h.id !== hostId && h.state === 'live' && h.heartbeat_age_seconds < config.hostDeadSeconds);
+
   const drain = (opts: { onlyIfOthers?: boolean } = {}): Promise<void> => {
     draining ??= (async () => {
       if (opts.onlyIfOthers) {
-        const others = (await hosts.list()).filter((h) => h.id !== hostId && h.state === 'live' && h.heartbeat_age_seconds < config.hostDeadSeconds);
-        if (!others.length) {
+        if (!(await otherLiveHosts()).length) {
           draining = null;
           return;
         }
@@ -181,6 +191,10 @@ export async function startHost(deps: HostDeps): Promise<HostHandle> {
       for (;;) {
         const left = await hosts.sandboxesOf(hostId);
         if (!left.length) break;
+        if (!(await otherLiveHosts()).length) {
+          log.warn({ host: hostId, left: left.length }, 'drain: no other live host to move to; leaving the rest to recovery');
+          break;
+        }
         for (const sb of left) await move(sb.id).catch((err) => log.warn({ err, sandbox: sb.id }, 'could not move a sandbox yet'));
         if (Date.now() > deadline) {
           log.warn({ host: hostId, left: left.length }, 'drain timed out: leaving the rest to recovery');

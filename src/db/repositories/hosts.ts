@@ -165,11 +165,15 @@ export async function sandboxOfSession(sessionId: string): Promise<{ sandbox_id:
   return db('sessions as s').join('sandboxes as sb', 'sb.id', 's.sandbox_id').where('s.id', sessionId).first('s.sandbox_id', 'sb.host_id');
 }
 
-/** Queued sessions whose sandbox has no host (waiting for room), oldest first. */
+/**
+ * Queued sessions whose sandbox has no host (waiting for room), oldest first. Only sessions whose
+ * creation has finished (first events written): one being created is queued by its creator.
+ */
 export async function waitingSessions(limit: number): Promise<Array<{ id: string; activation: number; sandbox_id: string; waited_seconds: number }>> {
   return db('sessions as s')
     .join('sandboxes as sb', 'sb.id', 's.sandbox_id')
     .where('s.status', 'queued')
+    .andWhere('s.next_event_index', '>', 0)
     .whereNull('sb.host_id')
     .whereNot('sb.state', 'stopped')
     .orderBy('s.updated_at')
@@ -181,6 +185,7 @@ export async function waitingCount(): Promise<number> {
   const [{ n }] = await db('sessions as s')
     .join('sandboxes as sb', 'sb.id', 's.sandbox_id')
     .where('s.status', 'queued')
+    .andWhere('s.next_event_index', '>', 0)
     .whereNull('sb.host_id')
     .count<{ n: string }[]>('* as n');
   return Number(n);

@@ -2,6 +2,7 @@
 import { defineRoute } from '../registry.js';
 import { isAdmin, type Principal } from '../auth.js';
 import { forbidden } from '../../domain/errors.js';
+import { obj } from '../schema.js';
 import { drainHost, listHosts } from '../../services/hosts.js';
 
 const TAG = 'Admin';
@@ -18,7 +19,7 @@ defineRoute({
 });
 
 defineRoute({
-  method: 'post', path: '/api/v1/admin/hosts/:id/drain', tag: TAG, status: 202,
+  method: 'post', path: '/api/v1/admin/hosts/:id/drain', tag: TAG, status: 202, body: obj({}),
   summary: 'Drain a host: no new placements, running turns finish, idle and paused sandboxes move with their files, then it exits',
   handler: async (_ctx, { principal, params }) => {
     requireAdmin(principal);

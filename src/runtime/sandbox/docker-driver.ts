@@ -128,6 +128,10 @@ export class DockerSandboxDriver implements SandboxDriver {
     return this.pool;
   }
 
+  async refreshWarmPool(): Promise<void> {
+    await this.pool?.refresh();
+  }
+
   async stopWarmPool(): Promise<void> {
     const pool = this.pool;
     this.pool = null;

@@ -167,4 +167,6 @@ export interface SandboxDriver {
    */
   startWarmPool?(opts: WarmPoolOptions, keepWarm: SandboxSpec[], onError?: (err: unknown, what: string) => void): unknown;
   stopWarmPool?(): Promise<void>;
+  /** The engine is back after an outage: drop pooled containers that died with it and refill. */
+  refreshWarmPool?(): Promise<void>;
 }
