@@ -114,10 +114,10 @@ async function containerState(engine: string, name: string): Promise<string> {
   return (await run('docker', ['-H', engine, 'inspect', '-f', '{{.State.Status}}', name]).catch(() => ({ stdout: 'gone' }))).stdout.trim();
 }
 
-const script = (steps: number, tag: string) => ({
+const script = (steps: number, tag: string, sleepS = 1) => ({
   token_delay_ms: 5,
   turns: [
-    ...Array.from({ length: steps }, (_, i) => ({ text: `step ${i + 1}`, tool_calls: [{ name: 'bash', input: { command: `sleep 1; echo ${tag}-${i + 1} >> /workspace/log.txt` } }] })),
+    ...Array.from({ length: steps }, (_, i) => ({ text: `step ${i + 1}`, tool_calls: [{ name: 'bash', input: { command: `sleep ${sleepS}; echo ${tag}-${i + 1} >> /workspace/log.txt` } }] })),
     { text: `done ${tag}` },
   ],
 });
@@ -205,8 +205,8 @@ async function main() {
   const stopAll = async (ids: string[]) => {
     for (const id of ids) await request(apiB, 'POST', `${P}/conversations/${id}/stop`, { token, body: {} });
   };
-  const newSession = async (api: string, steps: number, tag: string) => {
-    const agent = await createAgent(api, token, projectId, { script: script(steps, tag), max_iterations: 50 });
+  const newSession = async (api: string, steps: number, tag: string, sleepS = 1) => {
+    const agent = await createAgent(api, token, projectId, { script: script(steps, tag, sleepS), max_iterations: 50 });
     return must(await request(api, 'POST', '/api/v1/sessions', { token, body: { agent_id: agent.id, project_id: projectId, message: 'go' } }), 201, 'create session').id as string;
   };
 
@@ -265,19 +265,25 @@ async function main() {
   // 4. kill -9 of a host with 20 sessions in flight ---------------------------------------------
   log('scenario: kill -9 of host a with 20 sessions in flight (40 over both hosts)');
   const STEPS = 4;
-  const flight = await Promise.all(Array.from({ length: 40 }, (_, i) => newSession(i % 2 ? apiB : apiA, STEPS, `k${i}`)));
+  const KSTEPS = 6;
+  const flight = await Promise.all(Array.from({ length: 40 }, (_, i) => newSession(i % 2 ? apiB : apiA, KSTEPS, `k${i}`, 3)));
   await until('every session to be in flight (a tool result each)', async () => {
     const rows = await db('session_events').whereIn('session_id', flight).andWhere({ event_type: 'tool_result' }).countDistinct('session_id as n');
     return Number(rows[0].n) === flight.length;
   }, 90_000);
-  const onAnow = (await Promise.all(flight.map(async (id) => ((await hostOf(id)) === 'host-a' ? id : null)))).filter((x): x is string => !!x);
+  // In flight: on host a and not yet at rest.
+  const busy = async (ids: string[], host: string) => (await Promise.all(ids.map(async (id) => {
+    const st = (await db('sessions').where({ id }).first('status')).status;
+    return (await hostOf(id)) === host && (st === 'running' || st === 'queued') ? id : null;
+  }))).filter((x): x is string => !!x);
+  const onAnow = await busy(flight, 'host-a');
   const killAt = Date.now();
   workers.a!.child.kill('SIGKILL');
   await workers.a!.exited;
   log(`  killed host a (${onAnow.length} of the 40 sessions were on it)`);
   check(onAnow.length >= 15, `host a had ${onAnow.length} sessions in flight`);
   await waitAtRest(flight, 120_000);
-  const killVerdicts = await Promise.all(flight.map((id) => verdict(id, STEPS, onAnow.includes(id) ? killAt : undefined)));
+  const killVerdicts = await Promise.all(flight.map((id) => verdict(id, KSTEPS, onAnow.includes(id) ? killAt : undefined)));
   const moved = await Promise.all(onAnow.map(hostOf));
   check(moved.every((h) => h === 'host-b'), `every session of host a now runs on host b (${moved.length}: ${JSON.stringify(moved)})`);
   const replaced = await db('session_events').whereIn('session_id', onAnow).whereRaw("payload->'sandbox_replaced' is not null").countDistinct('session_id as n');
@@ -297,12 +303,12 @@ async function main() {
   // 5. one host's dockerd killed -------------------------------------------------------------------
   await stopAll([...spread, ...flight]);
   log('scenario: host b\'s dockerd killed (-9) mid-load, then restarted');
-  const load = await Promise.all(Array.from({ length: 12 }, (_, i) => newSession(i % 2 ? apiB : apiA, STEPS, `d${i}`)));
+  const load = await Promise.all(Array.from({ length: 12 }, (_, i) => newSession(i % 2 ? apiB : apiA, STEPS, `d${i}`, 2)));
   await until('the load to be in flight', async () => {
     const rows = await db('session_events').whereIn('session_id', load).andWhere({ event_type: 'tool_result' }).countDistinct('session_id as n');
     return Number(rows[0].n) === load.length;
   }, 90_000);
-  const onBnow = (await Promise.all(load.map(async (id) => ((await hostOf(id)) === 'host-b' ? id : null)))).filter((x): x is string => !!x);
+  const onBnow = await busy(load, 'host-b');
   const engineKillAt = Date.now();
   await engineB.kill();
   log(`  killed dockerd of host b (${onBnow.length} of the 12 sessions were on it)`);
@@ -323,8 +329,31 @@ async function main() {
   const pool = await until('the warm pool on engine b rebuilt', async () => (await run('docker', ['-H', engineB.host, 'ps', '--filter', `label=troupe.instance=${env.TROUPE_INSTANCE}`, '--filter', 'name=troupe-pool-', '-q'])).stdout.trim(), 30_000);
   check(pool, 'the warm pool on engine b rebuilt');
 
-  // 6. drain ------------------------------------------------------------------------------------------
+  // 5b. the engine restarted at once (issue 12): shorter than TROUPE_HOST_DEAD_SECONDS ------------
   await stopAll(load);
+  log('scenario: host b\'s dockerd restarted mid-load (kill -9, started again at once)');
+  const load2 = await Promise.all(Array.from({ length: 12 }, (_, i) => newSession(i % 2 ? apiB : apiA, STEPS, `r${i}`, 2)));
+  await until('the load to be in flight', async () => {
+    const rows = await db('session_events').whereIn('session_id', load2).andWhere({ event_type: 'tool_result' }).countDistinct('session_id as n');
+    return Number(rows[0].n) === load2.length;
+  }, 90_000);
+  const onB2 = await busy(load2, 'host-b');
+  const restartAt = Date.now();
+  await engineB.kill();
+  await engineB.start();
+  log(`  dockerd of host b restarted in ${((Date.now() - restartAt) / 1000).toFixed(1)}s (${onB2.length} of the 12 sessions were on it)`);
+  await waitAtRest(load2, 120_000);
+  const restartVerdicts = await Promise.all(load2.map((id) => verdict(id, STEPS, onB2.includes(id) ? restartAt : undefined)));
+  const restarted = await db('session_events').whereIn('session_id', onB2).whereRaw("payload->'sandbox_restarted' is not null").countDistinct('session_id as n');
+  const replacedB = await db('session_events').whereIn('session_id', onB2).whereRaw("payload->'sandbox_replaced' is not null").countDistinct('session_id as n');
+  const failedB = await db('sessions').whereIn('id', onB2).andWhere({ status: 'failed' }).select('error');
+  log(`  after the restart: ${restarted[0].n} told "sandbox_restarted" (files kept), ${replacedB[0].n} "sandbox_replaced" (moved, files lost), ${failedB.length} failed${failedB.length ? `: ${failedB[0].error}` : ''}`);
+  record('dockerd restarted at once', restartVerdicts.filter((v) => onB2.includes(v.id)));
+  await until('the warm pool on engine b rebuilt', async () => (await run('docker', ['-H', engineB.host, 'ps', '--filter', `label=troupe.instance=${env.TROUPE_INSTANCE}`, '--filter', 'name=troupe-pool-', '-q'])).stdout.trim(), 30_000);
+  check(true, 'the warm pool on engine b rebuilt after the restart');
+
+  // 6. drain ------------------------------------------------------------------------------------------
+  await stopAll(load2);
   log('scenario: drain host b (idle and paused sandboxes move with their files)');
   const drainSet = await Promise.all(Array.from({ length: 6 }, (_, i) => newSession(apiA, 1, `dr${i}`)));
   await waitAtRest(drainSet, 60_000);
