@@ -39,11 +39,11 @@ export class OwnEngine {
       '-H', this.host, '--data-root', `${this.dir}/data`, '--exec-root', `${this.dir}/exec`, '--pidfile', `${this.dir}/docker.pid`,
       '--iptables=false', '--ip6tables=false', `--bridge=${this.bridge}`,
     ], { stdio: ['ignore', log, log], detached: false });
-    for (let i = 0; i < 120; i++) {
+    for (let i = 0; i < 240; i++) {
       if (await this.docker(['version', '--format', '{{.Server.Version}}']).then(() => true, () => false)) return;
       await sleep(250);
     }
-    throw new Error(`dockerd on ${this.socket} did not answer in 30 s (see ${this.dir}/dockerd.log)`);
+    throw new Error(`dockerd on ${this.socket} did not answer in 60 s (see ${this.dir}/dockerd.log)`);
   }
 
   /** kill -9 of the engine (its containerd and shims are left as a crash leaves them). */
@@ -54,6 +54,14 @@ export class OwnEngine {
     process.kill(pid, 'SIGKILL');
     await exited;
     this.child = undefined;
+    // Its containerd notices and exits after a moment (a new dockerd starts its own).
+    for (let i = 0; i < 40 && (await this.leftovers('containerd ')).length; i++) await sleep(250);
+  }
+
+  /** Pids of processes under our directory (containerd, shims) whose command line contains `what`. */
+  private async leftovers(what = ''): Promise<number[]> {
+    const out = await run('pgrep', ['-af', this.dir]).then((r) => r.stdout, () => '');
+    return out.split('\n').filter((l) => l.includes(what) && !l.includes('pgrep')).map((l) => Number(l.split(' ')[0])).filter((p) => p && p !== process.pid);
   }
 
   docker(args: string[]): Promise<string> {
@@ -75,12 +83,13 @@ export class OwnEngine {
       if (this.child?.exitCode === null) this.child.kill('SIGKILL');
     }
     // What a kill -9 left behind: containerd and shims under our own directory, by their pids.
-    const left = await run('pgrep', ['-f', this.dir]).then((r) => r.stdout.trim().split(/\s+/).filter(Boolean).map(Number), () => [] as number[]);
-    for (const pid of left) if (pid !== process.pid) try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
+    for (const pid of await this.leftovers()) try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
     await sleep(500);
     // Mounts (overlay layers, netns, shm) under our directory, deepest first.
     const mounts = fs.readFileSync('/proc/mounts', 'utf8').split('\n').map((l) => l.split(' ')[1]).filter((m) => m?.startsWith(this.dir)).sort((a, b) => b.length - a.length);
     for (const m of mounts) await run('umount', ['-l', m]).catch(() => {});
+    // Keep the engine's log with the run's other logs.
+    try { fs.mkdirSync('test/cluster/results', { recursive: true }); fs.copyFileSync(`${this.dir}/dockerd.log`, 'test/cluster/results/dockerd-b.log'); } catch { /* none */ }
     fs.rmSync(this.dir, { recursive: true, force: true });
     await run('ip', ['link', 'del', this.bridge]).catch(() => {});
   }

@@ -146,8 +146,11 @@ async function verdict(id: string, steps: number, faultAt?: number): Promise<Ver
   if (lost) why.push(`gap=${gap} results=${results.size}/${steps} turns=${turns.size}/${steps + 1}`);
   let recoveredMs: number | undefined;
   if (faultAt) {
-    const after = events.find((e) => new Date(e.created_at).getTime() > faultAt && (e.event_type === 'tool_result' || e.event_type === 'message'));
-    if (after) recoveredMs = new Date(after.created_at).getTime() - faultAt;
+    // Recovered: the first step of work after the fault that ran in the new (or restarted) sandbox.
+    const at = (e: { created_at: Date }) => new Date(e.created_at).getTime();
+    const notice = events.find((e) => at(e) > faultAt && (e.payload.sandbox_replaced || e.payload.sandbox_restarted));
+    const after = events.find((e) => at(e) > faultAt && (!notice || e.event_index > notice.event_index) && (e.event_type === 'tool_result' || e.event_type === 'message'));
+    if (after) recoveredMs = at(after) - faultAt;
   }
   return { id, lost, duplicated, stuck, recoveredMs, why };
 }
