@@ -49,6 +49,7 @@ export async function enqueueActivation(sessionId: string, activation: number): 
   if (!s) return null;
   const hostId = await hosts.place(s.sandbox_id, config.hostDeadSeconds);
   if (!hostId) {
+    if (await hosts.alreadyWaiting(sessionId)) return null;
     await writeSession(sessionId, [{
       event_type: 'status', event_source: 'system',
       payload: { status: 'queued', waiting_for_host: true, reason: 'waiting for a worker host with room' },

@@ -54,8 +54,14 @@ export class OwnEngine {
     process.kill(pid, 'SIGKILL');
     await exited;
     this.child = undefined;
-    // Its containerd notices and exits after a moment (a new dockerd starts its own).
-    for (let i = 0; i < 40 && (await this.leftovers('containerd ')).length; i++) await sleep(250);
+    // The containerd it managed goes down with it, as in a crash of the whole engine (the
+    // containers' shims stay): left running, it can block the next dockerd from starting its own.
+    const pidFile = `${this.dir}/exec/containerd/containerd.pid`;
+    const containerd = Number(fs.existsSync(pidFile) ? fs.readFileSync(pidFile, 'utf8').trim() : 0);
+    if (containerd > 1 && (await this.leftovers()).includes(containerd)) {
+      try { process.kill(containerd, 'SIGKILL'); } catch { /* gone */ }
+      for (let i = 0; i < 40 && (await this.leftovers()).includes(containerd); i++) await sleep(250);
+    }
   }
 
   /** Pids of processes under our directory (containerd, shims) whose command line contains `what`. */

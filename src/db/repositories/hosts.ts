@@ -87,6 +87,11 @@ export async function claimDead(deadSeconds: number): Promise<string[]> {
  * records it. Null: no live host has room. `force`: pick anew even if it has a host (a move).
  */
 export async function place(sandboxId: string, deadSeconds: number, opts: { exclude?: string } = {}): Promise<string | null> {
+  // The common case, without the lock: the sandbox is on a host that still serves it.
+  if (!opts.exclude) {
+    const now = await sandboxHost(sandboxId);
+    if (now?.host_id && now.host_state && now.host_state !== 'dead') return now.host_id;
+  }
   return db.transaction(async (tx) => {
     await tx.raw(`select pg_advisory_xact_lock(${PLACEMENT_LOCK})`);
     const sb = (await tx('sandboxes').where({ id: sandboxId }).first('host_id', 'state')) as { host_id: string | null; state: string } | undefined;
@@ -202,4 +207,10 @@ export async function swapContainer(sandboxId: string, from: string | null, to: 
 /** A sandbox's host and that host's state. */
 export async function sandboxHost(sandboxId: string): Promise<{ host_id: string | null; host_state: HostState | null } | undefined> {
   return db('sandboxes as sb').leftJoin('hosts as h', 'h.id', 'sb.host_id').where('sb.id', sandboxId).first('sb.host_id', 'h.state as host_state');
+}
+
+/** Whether a session's latest event already says it waits for a host (so a retry does not say it again). */
+export async function alreadyWaiting(sessionId: string): Promise<boolean> {
+  const last = (await db('session_events').where({ session_id: sessionId }).orderBy('event_index', 'desc').first('payload')) as { payload: Record<string, unknown> } | undefined;
+  return Boolean(last?.payload?.waiting_for_host);
 }
