@@ -60,8 +60,11 @@ export class OwnEngine {
     const containerd = Number(fs.existsSync(pidFile) ? fs.readFileSync(pidFile, 'utf8').trim() : 0);
     if (containerd > 1 && (await this.leftovers()).includes(containerd)) {
       try { process.kill(containerd, 'SIGKILL'); } catch { /* gone */ }
-      for (let i = 0; i < 40 && (await this.leftovers()).includes(containerd); i++) await sleep(250);
+      for (let i = 0; i < 40 && alive(containerd); i++) await sleep(250);
     }
+    // Orphaned, it may linger as a zombie nobody reaps: the next dockerd would take it for a
+    // running containerd and wait for it forever.
+    fs.rmSync(pidFile, { force: true });
   }
 
   /** Pids of processes under our directory (containerd, shims) whose command line contains `what`. */
@@ -98,5 +101,14 @@ export class OwnEngine {
     try { fs.mkdirSync('test/cluster/results', { recursive: true }); fs.copyFileSync(`${this.dir}/dockerd.log`, 'test/cluster/results/dockerd-b.log'); } catch { /* none */ }
     fs.rmSync(this.dir, { recursive: true, force: true });
     await run('ip', ['link', 'del', this.bridge]).catch(() => {});
+  }
+}
+
+/** Running (not a zombie). */
+function alive(pid: number): boolean {
+  try {
+    return !/^\d+ \(.*\) Z/.test(fs.readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return false;
   }
 }

@@ -363,10 +363,10 @@ async function main() {
   // Make sure some sit on host b (placement is least-loaded: b is empty after its restart).
   const onBdrain = (await Promise.all(drainSet.map(async (id) => ((await hostOf(id)) === 'host-b' ? id : null)))).filter((x): x is string => !!x);
   check(onBdrain.length > 0, `${onBdrain.length} of the 6 new sessions were placed on host b`);
-  // One of them paused, to move frozen.
-  must(await request(apiB, 'POST', `${P}/conversations/${onBdrain[0]}/pause`, { token, body: {} }), 200, 'pause before drain');
   const marks = new Map<string, string>();
   for (const id of onBdrain) marks.set(id, (await engineB.docker(['exec', `troupe-sbx-${await sbOf(id)}`, 'cat', '/workspace/log.txt']).catch(() => '')).trim());
+  // One of them paused, to move frozen.
+  must(await request(apiB, 'POST', `${P}/conversations/${onBdrain[0]}/pause`, { token, body: {} }), 200, 'pause before drain');
   const drainAt = Date.now();
   must(await request(apiA, 'POST', '/api/v1/admin/hosts/host-b/drain', { token: adminToken, body: {} }), 202, 'drain');
   const movedAt = new Map<string, number>();
