@@ -65,9 +65,9 @@ export async function startHost(deps: HostDeps): Promise<HostHandle> {
     }
   };
 
-  const previous = await hosts.register(me);
-  if (previous === 'dead') await removeStale(true);
-  else await removeStale(false);
+  const engineOk = await driver.ping();
+  const previous = await hosts.register(me, engineOk);
+  if (engineOk) await removeStale(previous === 'dead').catch((err) => log.warn({ err }, 'could not look for stale containers'));
   log.info({ host: hostId, engine: me.engine, capacity: me.capacity, previous }, 'host registered');
 
   const recoverLost = async () => {
@@ -103,7 +103,7 @@ export async function startHost(deps: HostDeps): Promise<HostHandle> {
   };
 
   const sweep = async () => {
-    for (const dead of await hosts.claimDead(config.hostDeadSeconds)) {
+    for (const dead of await hosts.claimDead(config.hostDeadSeconds, hostId)) {
       log.warn({ host: dead }, `host declared dead (no heartbeat for ${config.hostDeadSeconds}s)`);
       await obliterateHostQueues(dead).catch((err) => log.warn({ err, host: dead }, 'could not empty a dead host\'s queues'));
     }

@@ -27,14 +27,18 @@ export interface HostView extends HostRow {
 /** One lock for every placement decision (hashtext of a fixed name). */
 const PLACEMENT_LOCK = "hashtext('troupe-host-placement')";
 
-/** Registers (or re-registers) a host as live; returns the state it had before, if it existed. */
-export async function register(h: { id: string; engine: string; capacity: number }): Promise<HostState | null> {
+/**
+ * Registers (or re-registers) a host as live; returns the state it had before, if it existed.
+ * `engineOk` false: registered without a heartbeat, so nothing is placed on it until its engine answers.
+ */
+export async function register(h: { id: string; engine: string; capacity: number }, engineOk = true): Promise<HostState | null> {
   return db.transaction(async (tx) => {
     const before = (await tx('hosts').where({ id: h.id }).forUpdate().first('state')) as { state: HostState } | undefined;
+    const beat = engineOk ? tx.fn.now() : tx.raw("'epoch'::timestamptz");
     await tx('hosts')
-      .insert({ ...h, state: 'live', heartbeat_at: tx.fn.now(), started_at: tx.fn.now(), state_changed_at: tx.fn.now() })
+      .insert({ ...h, state: 'live', heartbeat_at: beat, started_at: tx.fn.now(), state_changed_at: tx.fn.now() })
       .onConflict('id')
-      .merge({ engine: h.engine, capacity: h.capacity, state: 'live', heartbeat_at: tx.fn.now(), started_at: tx.fn.now(), state_changed_at: tx.fn.now() });
+      .merge({ engine: h.engine, capacity: h.capacity, state: 'live', heartbeat_at: beat, started_at: tx.fn.now(), state_changed_at: tx.fn.now() });
     return before?.state ?? null;
   });
 }
@@ -71,10 +75,14 @@ export async function list(): Promise<HostView[]> {
   });
 }
 
-/** Declares dead every live or draining host silent for `deadSeconds`; returns the ids this call declared. */
-export async function claimDead(deadSeconds: number): Promise<string[]> {
+/**
+ * Declares dead every live or draining host silent for `deadSeconds` (never `self`: a host whose
+ * own engine is away waits for it rather than give its sandboxes up); returns the ids this call declared.
+ */
+export async function claimDead(deadSeconds: number, self: string): Promise<string[]> {
   const rows = await db('hosts')
     .whereIn('state', ['live', 'draining'])
+    .whereNot({ id: self })
     .andWhere('heartbeat_at', '<', db.raw('now() - make_interval(secs => ?)', [deadSeconds]))
     .update({ state: 'dead', state_changed_at: db.fn.now() })
     .returning('id');
