@@ -51,6 +51,7 @@ export async function startHost(deps: HostDeps): Promise<HostHandle> {
   const beatMs = Math.max(500, Math.min(5000, Math.floor((config.hostDeadSeconds * 1000) / 5)));
   let draining: Promise<void> | null = null;
   let engineDown = false;
+  let beats = 0;
   let stopped = false;
 
   /** Removes containers on this engine whose sandbox now lives on another host (`strict`: or on none). */
@@ -120,9 +121,11 @@ export async function startHost(deps: HostDeps): Promise<HostHandle> {
       engineDown = true;
       return;
     }
-    if (engineDown) {
+    // After an outage, and now and then anyway (a restart quicker than a beat goes unseen):
+    // pooled containers that died with the engine are dropped and the pool refilled.
+    if (engineDown || ++beats % 6 === 0) {
+      if (engineDown) log.warn({ host: hostId }, 'the Docker engine answers again: refilling the warm pool');
       engineDown = false;
-      log.warn({ host: hostId }, 'the Docker engine answers again: refilling the warm pool');
       void driver.refreshWarmPool?.().catch((err) => log.warn({ err }, 'could not refill the warm pool'));
     }
     const state = await hosts.beat(hostId);
