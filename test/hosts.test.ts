@@ -7,6 +7,8 @@ import { call, newAgent, newProject, newUser, sessionWorker, waitFor } from './s
 import { signUserToken } from '../src/http/auth.js';
 import { config } from '../src/config.js';
 import { db } from '../src/db/knex.js';
+import { freePort, startApi, type Proc } from './support/processes.js';
+import { request } from './support/http.js';
 
 const adminToken = () => signUserToken('test-admin');
 
@@ -49,5 +51,26 @@ describe('worker hosts', () => {
     await waitFor('the session to run once room frees', async () => ['idle', 'completed'].includes((await db('sessions').where({ id: id! }).first()).status), 30_000);
     const placed = await db('sandboxes as sb').join('sessions as s', 's.sandbox_id', 'sb.id').where('s.id', id!).first('sb.host_id');
     expect(placed.host_id).to.equal(config.hostId);
+  });
+
+  it('past TROUPE_HOST_MAX_WAITING, a session with work is refused: 503 with Retry-After, nothing created', async function () {
+    this.timeout(90_000);
+    const port = await freePort();
+    let api: Proc | undefined;
+    const before = await db('hosts').select('id', 'capacity');
+    try {
+      api = await startApi({ PORT: String(port), HOST: '127.0.0.1', TROUPE_HOST_MAX_WAITING: '0', TROUPE_REDIS_PREFIX: process.env.TROUPE_REDIS_PREFIX! });
+      const { owner, projectId } = await newProject();
+      const agent = await newAgent(projectId, owner.token);
+      await db('hosts').update({ capacity: 0 });
+      const r = await request(`http://127.0.0.1:${port}`, 'POST', '/api/v1/sessions', { token: owner.token, body: { agent_id: agent.id, project_id: projectId, message: 'hi' } });
+      expect(r.status).to.equal(503);
+      expect(r.headers.get('retry-after')).to.equal('30');
+      expect(r.body.error).to.match(/Every worker host is full/);
+      expect(Number((await db('sessions').where({ project_id: projectId }).count<{ n: string }[]>('* as n'))[0].n)).to.equal(0);
+    } finally {
+      for (const h of before) await db('hosts').where({ id: h.id }).update({ capacity: h.capacity });
+      await api?.stop();
+    }
   });
 });
