@@ -106,6 +106,12 @@ export const envSchema = {
     TROUPE_REALTIME_RECHECK_MS: int(5000, 100, 3_600_000),
     TROUPE_MAX_WAIT_SECONDS: int(120, 1, 3600),
     TROUPE_DEV_LOGIN: oneOf(['0', '1'], '0'),
+    TROUPE_HOST_ID: optional({ maxLength: 100, pattern: '^[A-Za-z0-9_.-]+$', 'x-expected': 'letters, digits, _ . - (no colons: it names BullMQ queues)' }),
+    TROUPE_HOST_MAX_SANDBOXES: int(200, 1, 1_000_000),
+    TROUPE_HOST_DEAD_SECONDS: int(30, 2, 3600),
+    TROUPE_HOST_MAX_WAITING: int(100, 0, 1_000_000),
+    TROUPE_HOST_WAIT_SECONDS: int(600, 1, 24 * 3600),
+    TROUPE_HOST_DRAIN_SECONDS: int(300, 1, 24 * 3600),
   },
   additionalProperties: false,
 } as const;
@@ -205,6 +211,26 @@ export interface Config {
   readonly maxWaitSeconds: number;
   /** TROUPE_DEV_LOGIN=1: POST /api/v1/dev/login mints user tokens for the dashboard's dev sign-in (loopback only). */
   readonly devLogin: boolean;
+  /**
+   * This worker host (issue 13): its id (TROUPE_HOST_ID, default derived from the machine's name
+   * and the engine, so worker processes on one engine form one host), its engine (DOCKER_HOST),
+   * how many sandboxes it takes, and when a silent host counts as dead.
+   */
+  readonly hostId: string;
+  readonly hostEngine: string;
+  readonly hostMaxSandboxes: number;
+  readonly hostDeadSeconds: number;
+  /** Sessions allowed to wait for room on a host before new ones are refused (503 + Retry-After). */
+  readonly hostMaxWaiting: number;
+  /** A session that waited this long for a host with room fails with the reason. */
+  readonly hostWaitSeconds: number;
+  /** The longest a drain waits for running turns to finish and sandboxes to move before the host exits anyway. */
+  readonly hostDrainSeconds: number;
+}
+
+/** The default host id: the machine's name and the engine, in the characters a queue name may hold. */
+export function derivedHostId(hostname: string, engine: string): string {
+  return `${hostname}-${engine.replace(/^unix:\/\//, '')}`.replace(/[^A-Za-z0-9_.-]+/g, '-').replace(/-{2,}/g, '-').replace(/^-+|-+$/g, '').slice(0, 100) || 'host';
 }
 
 export interface RateLimitSettings {
@@ -437,6 +463,13 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     realtimeRecheckMs: v.TROUPE_REALTIME_RECHECK_MS,
     maxWaitSeconds: v.TROUPE_MAX_WAIT_SECONDS,
     devLogin: v.TROUPE_DEV_LOGIN === '1',
+    hostEngine: v.DOCKER_HOST ?? 'unix:///var/run/docker.sock',
+    hostId: v.TROUPE_HOST_ID ?? derivedHostId(os.hostname(), v.DOCKER_HOST ?? 'unix:///var/run/docker.sock'),
+    hostMaxSandboxes: v.TROUPE_HOST_MAX_SANDBOXES,
+    hostDeadSeconds: v.TROUPE_HOST_DEAD_SECONDS,
+    hostMaxWaiting: v.TROUPE_HOST_MAX_WAITING,
+    hostWaitSeconds: v.TROUPE_HOST_WAIT_SECONDS,
+    hostDrainSeconds: v.TROUPE_HOST_DRAIN_SECONDS,
   };
   const metricsToken = v.TROUPE_METRICS_TOKEN;
   // Secrets are getters, not enumerable: JSON.stringify(config) or a log of it shows neither,

@@ -22,7 +22,7 @@ export function eventPipeline(): EventPipeline {
 export function installDefaultPorts(): void {
   installPorts({
     commands: queuedSandboxCommands,
-    activations: { enqueue: enqueueActivation },
+    activations: { enqueue: async (sessionId, activation) => void (await enqueueActivation(sessionId, activation)) },
     events: eventPipeline(),
     dashboards: { emit: publishDashboard },
   });

@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { apiServer, call, newAgent, newProject, newUser, sessionWorker, waitFor } from './support/harness.js';
 import { signUserToken } from '../src/http/auth.js';
+import { config } from '../src/config.js';
 
 // test/support/env.ts makes `test-admin` the one admin (TROUPE_ADMIN_USERS).
 const adminToken = () => signUserToken('test-admin');
@@ -10,7 +11,8 @@ describe('Bull Board at /admin/queues', () => {
     const r = await call('GET', '/admin/queues/api/queues', { token: await adminToken() });
     expect(r.status).to.equal(200);
     const names = (r.body.queues as Array<{ name: string }>).map((q) => q.name);
-    expect(names).to.include.members(['sessions', 'webhooks']);
+    // One session queue per worker host (issue 13): this process's host's is shown.
+    expect(names).to.include.members([`sessions.${config.hostId}`, 'webhooks']);
   });
 
   it('answers 401 without a token and 403 to a non-admin user or an agent key, in the error envelope', async () => {

@@ -1,6 +1,8 @@
 /**
- * `npm run start:worker`: a session worker process. Run as many as you like, on any host with a
- * Docker engine (DOCKER_HOST) and access to the same Postgres and Redis. SIGTERM hands live
+ * `npm run start:worker`: a worker host process. Run one per Docker engine (DOCKER_HOST), on any
+ * machine with access to the same Postgres and Redis (several processes on one engine share its
+ * host id and its queues). SIGTERM drains the host when another live host can take its sandboxes
+ * (running turns finish, idle and paused sandboxes move with their files); otherwise it hands live
  * sessions back to the queue, so another worker (or this one, restarted) carries on.
  */
 import { config, startupNotes } from '../src/config.js';
@@ -8,8 +10,12 @@ import { onShutdown, runMain } from '../src/lib/process.js';
 
 runMain('Troupe worker', async () => {
   const { startSessionWorker } = await import('../src/runtime/worker.js');
-  const worker = await startSessionWorker();
-  console.log(`Troupe worker ${worker.workerId} started (concurrency ${config.workerConcurrency})`);
+  // An admin's drain (POST /api/v1/admin/hosts/:id/drain) ends with the process leaving.
+  const worker = await startSessionWorker({ onDrained: () => process.kill(process.pid, 'SIGTERM') });
+  console.log(`Troupe worker ${worker.workerId} started (host ${worker.host.hostId}, concurrency ${config.workerConcurrency})`);
   for (const note of startupNotes(config)) console.log(`  Note: ${note}`);
-  onShutdown('worker', () => worker.close());
+  onShutdown('worker', async () => {
+    await worker.host.drain({ onlyIfOthers: true });
+    await worker.close();
+  }, { extraGraceMs: config.hostDrainSeconds * 1000 });
 });

@@ -1,9 +1,13 @@
 /**
  * What the api may ask of the worker that owns a sandbox, as data. Commands travel as BullMQ jobs
- * on one queue per Docker engine (today: one engine per deployment, so one queue); the job's
- * completion is the acknowledgement, its return value the answer, its failure the refusal.
+ * on one queue per worker host (each host owns one Docker engine; the sandbox row says which
+ * host); the job's completion is the acknowledgement, its return value the answer, its failure
+ * the refusal.
  */
 export const COMMAND_QUEUE = 'sandbox-commands';
+
+/** The command queue of one host (BullMQ queue names must not contain ':'; host ids cannot). */
+export const commandQueueName = (hostId: string) => `${COMMAND_QUEUE}.${hostId}`;
 
 export type Command =
   | { type: 'sandbox.ensure'; sandboxId: string }

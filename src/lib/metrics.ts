@@ -32,6 +32,73 @@ export const activeSessions = new client.Gauge({
 });
 
 /**
+ * Per worker host (issue 13). Host ids are set by operators (a small set). The gauges are read
+ * from the hosts table at scrape time, so any api replica reports every host.
+ */
+export const hostRecoveries = new client.Counter({
+  name: 'troupe_host_recovered_sessions_total',
+  help: 'Sessions this process moved off a host declared dead, by the lost host',
+  labelNames: ['host'],
+  registers: [registry],
+});
+
+export const hostSandboxMoves = new client.Counter({
+  name: 'troupe_host_sandbox_moves_total',
+  help: 'Sandboxes this process moved (with their /workspace) while draining its host',
+  labelNames: ['from', 'to'],
+  registers: [registry],
+});
+
+const HOST_STATES = ['live', 'draining', 'dead'] as const;
+new client.Gauge({
+  name: 'troupe_host_sandboxes',
+  help: 'Sandboxes placed on each worker host, by sandbox state',
+  labelNames: ['host', 'state'],
+  registers: [registry],
+  async collect() {
+    this.reset();
+    const { list } = await import('../db/repositories/hosts.js');
+    for (const h of await list().catch(() => [])) {
+      this.set({ host: h.id, state: 'active' }, h.sandboxes.active);
+      this.set({ host: h.id, state: 'paused' }, h.sandboxes.paused);
+    }
+  },
+});
+new client.Gauge({
+  name: 'troupe_host_info',
+  help: 'Worker hosts: 1 for the state each is in; capacity and heartbeat age in their own series',
+  labelNames: ['host', 'state'],
+  registers: [registry],
+  async collect() {
+    this.reset();
+    const { list } = await import('../db/repositories/hosts.js');
+    for (const h of await list().catch(() => [])) for (const st of HOST_STATES) this.set({ host: h.id, state: st }, h.state === st ? 1 : 0);
+  },
+});
+new client.Gauge({
+  name: 'troupe_host_heartbeat_age_seconds',
+  help: 'Seconds since each worker host last heartbeat',
+  labelNames: ['host'],
+  registers: [registry],
+  async collect() {
+    this.reset();
+    const { list } = await import('../db/repositories/hosts.js');
+    for (const h of await list().catch(() => [])) this.set({ host: h.id }, h.heartbeat_age_seconds);
+  },
+});
+new client.Gauge({
+  name: 'troupe_host_capacity',
+  help: 'TROUPE_HOST_MAX_SANDBOXES of each worker host',
+  labelNames: ['host'],
+  registers: [registry],
+  async collect() {
+    this.reset();
+    const { list } = await import('../db/repositories/hosts.js');
+    for (const h of await list().catch(() => [])) this.set({ host: h.id }, h.capacity);
+  },
+});
+
+/**
  * The tools every session may be offered by name: the built-ins (runtime/tools.ts) and the task
  * tools (services/tasks.ts). Listed here rather than imported so the api's import graph stays off
  * the runtime; test/metrics-access.test.ts checks this list against both.

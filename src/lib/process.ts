@@ -6,13 +6,13 @@ import { log } from '../log.js';
  * On SIGINT/SIGTERM run `stop` once (hand sessions back, close streams), then close the database
  * pool and exit; a hard deadline makes sure a stuck close cannot keep the process alive.
  */
-export function onShutdown(what: string, stop: () => Promise<void>): void {
+export function onShutdown(what: string, stop: () => Promise<void>, opts: { extraGraceMs?: number } = {}): void {
   let stopping = false;
   const shutdown = async (signal: string) => {
     if (stopping) return;
     stopping = true;
     log.info({ signal }, `${what} shutting down`);
-    setTimeout(() => process.exit(1), config.shutdownTimeoutMs + 5000).unref();
+    setTimeout(() => process.exit(1), config.shutdownTimeoutMs + 5000 + (opts.extraGraceMs ?? 0)).unref();
     await stop().catch((err) => log.error({ err }, 'shutdown step failed'));
     const { db } = await import('../db/knex.js');
     await db.destroy().catch(() => {});

@@ -9,7 +9,7 @@ import { config } from '../config.js';
 import * as sandboxes from '../db/repositories/sandboxes.js';
 import { createRedis } from '../lib/redis.js';
 import type { Logger } from '../log.js';
-import { COMMAND_QUEUE, COMMAND_TIMEOUT_MS, REFUSED_PREFIX, type Command, type CommandAnswers } from '../commands/protocol.js';
+import { COMMAND_TIMEOUT_MS, REFUSED_PREFIX, commandQueueName, type Command, type CommandAnswers } from '../commands/protocol.js';
 import { broadcastAbort, type ControlListener } from './control.js';
 import { ensureContainer } from './sandbox/containers.js';
 import { exclusive, reconcile, until, type Converged } from './sandbox-lane.js';
@@ -98,9 +98,9 @@ export async function handleCommand(cmd: Command, deps: CommandDeps, sentAt = Da
   }
 }
 
-/** Takes commands off the queue; many at once, so a slow engine call never holds up a pause. */
-export function startCommandWorker(deps: CommandDeps): { close(): Promise<void> } {
-  const worker = new Worker(COMMAND_QUEUE, async (job) => handleCommand(job.data as Command, deps, job.timestamp), {
+/** Takes commands off this host's queue; many at once, so a slow engine call never holds up a pause. */
+export function startCommandWorker(deps: CommandDeps, hostId = config.hostId): { close(): Promise<void> } {
+  const worker = new Worker(commandQueueName(hostId), async (job) => handleCommand(job.data as Command, deps, job.timestamp), {
     connection: createRedis({ forBullmq: true, name: 'troupe-command-worker' }),
     prefix: `${config.redisPrefix}:bull`,
     concurrency: 50,

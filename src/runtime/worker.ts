@@ -14,7 +14,9 @@ import { eventPipeline, installDefaultPorts } from '../wiring.js';
 import { runActivation } from './actor.js';
 import { startCommandWorker } from './command-handler.js';
 import { ControlListener } from './control.js';
-import { SESSION_QUEUE } from './queue.js';
+import { enqueueActivation, sessionQueue, sessionQueueName } from './queue.js';
+import * as hosts from '../db/repositories/hosts.js';
+import { startHost, type HostHandle } from './host.js';
 import { getSession, writeSession } from '../db/session-store.js';
 import { startReaper } from './reaper.js';
 import { startWebhookWorker } from './webhooks.js';
@@ -23,29 +25,43 @@ import { defaultSandboxSpec } from './sandbox/containers.js';
 
 export interface SessionWorkerHandle {
   workerId: string;
+  /** This process's host in the cluster (runtime/host.ts). */
+  host: HostHandle;
   close(): Promise<void>;
 }
 
-export async function startSessionWorker(opts: { concurrency?: number; reaper?: boolean } = {}): Promise<SessionWorkerHandle> {
+export async function startSessionWorker(opts: { concurrency?: number; reaper?: boolean; onDrained?: () => void } = {}): Promise<SessionWorkerHandle> {
   const workerId = `${config.instance}:${process.pid}:${crypto.randomBytes(3).toString('hex')}`;
   const log = rootLog.child({ worker: workerId });
   const live = new Map<string, AbortController>();
   const driver = sandboxDriver();
 
   installDefaultPorts();
+  // Registers this host (its engine, its capacity) before taking anything off its queues.
+  const host = await startHost({ driver, log, onDrained: opts.onDrained });
   const control = new ControlListener(live, log);
   await control.start();
-  // The api's commands for containers on this engine (pause, resume, remove, ...).
-  const commands = startCommandWorker({ driver, control, log });
+  // The api's commands for containers on this host's engine (pause, resume, remove, ...).
+  const commands = startCommandWorker({ driver, control, log }, host.hostId);
   // Feature reactions to session events (chat replies, task status, pair rounds).
   const reactions = eventPipeline().startConsumer();
   // Lets the api (which never talks to Docker) report live workers and engines in /readyz.
   const heartbeat = startHeartbeat(workerId, () => driver.ping());
 
   const worker = new Worker(
-    SESSION_QUEUE,
+    sessionQueueName(host.hostId),
     async (job, _token, signal) => {
       const sessionId = (job.data as { sessionId: string }).sessionId;
+      // A job that reached the wrong host (its sandbox moved or was recovered since) goes on to the right one.
+      const where = await hosts.sandboxOfSession(sessionId);
+      if (where && where.host_id !== host.hostId) {
+        const target = await hosts.place(where.sandbox_id, config.hostDeadSeconds);
+        if (target !== host.hostId) {
+          if (target) await sessionQueue(target).add('activate', { sessionId }, { jobId: String(job.id) });
+          else await enqueueActivation(sessionId, Number(String(job.id).split('_').pop()));
+          return 'forwarded';
+        }
+      }
       signal?.addEventListener('abort', () => live.get(sessionId)?.abort('stop'));
       const outcome = await runActivation(sessionId, { driver, workerId, log, live });
       log.debug({ session: sessionId, outcome }, 'activation ended');
@@ -91,7 +107,9 @@ export async function startSessionWorker(opts: { concurrency?: number; reaper?: 
 
   return {
     workerId,
+    host,
     async close() {
+      await host.stop();
       reaper?.stop();
       await heartbeat.stop();
       // Hand live sessions back first, so close() does not wait on long model calls or tools.

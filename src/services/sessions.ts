@@ -10,8 +10,10 @@ import {
   ACTIVE, activeSessionsOfAgent, getSession, insertSession, loadEvents, removeSession, sessionByIdempotencyKey, sessionInProjects, writeSession,
   type EventRow, type SessionRow, type SessionStatus, type WriteResult,
 } from '../db/session-store.js';
-import { badRequest, conflict, isDomainError, notFound, timedOut } from '../domain/errors.js';
+import { badRequest, conflict, isDomainError, notFound, timedOut, unavailable } from '../domain/errors.js';
 import * as sandboxes from '../db/repositories/sandboxes.js';
+import * as hosts from '../db/repositories/hosts.js';
+import { config } from '../config.js';
 import { ports } from '../domain/ports.js';
 import { isUuid, type Membership } from './access.js';
 import { requireAgent, type AgentRow } from './agents.js';
@@ -53,6 +55,7 @@ export async function createSession(m: Membership, input: CreateSessionInput): P
   if (agent.kind === 'external') {
     throw badRequest(`Agent "${agent.handle}" is external: it drives itself with its API key; sessions run hosted agents`);
   }
+  if (input.message ?? input.prompt) await assertHostRoom();
   if (!input.repository && input.baseBranch) throw badRequest('base_branch needs a repository');
   const work = input.repository ? await repositoryForWork(m.projectId, agent, input.repository, input.baseBranch) : null;
   const id = await db.transaction(async (tx) => {
@@ -76,6 +79,19 @@ export async function createSession(m: Membership, input: CreateSessionInput): P
     return (await sessionByIdempotencyKey(m.projectId, m.memberId, input.idempotencyKey))!.id;
   });
   return finishCreation((await getSession(id))!, agent, input);
+}
+
+/**
+ * The hard cap on waiting for a worker host: when no live host has room and
+ * TROUPE_HOST_MAX_WAITING sessions already wait, a new session with work is refused (503 with
+ * Retry-After) rather than queued behind them. Below the cap it is queued and waits, visibly.
+ */
+async function assertHostRoom(): Promise<void> {
+  if (await hosts.anyRoom(config.hostDeadSeconds)) return;
+  const waiting = await hosts.waitingCount();
+  if (waiting >= config.hostMaxWaiting) {
+    throw unavailable(`Every worker host is full and ${waiting} sessions already wait for room (TROUPE_HOST_MAX_WAITING=${config.hostMaxWaiting}). Retry later.`, 30);
+  }
 }
 
 /**

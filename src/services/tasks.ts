@@ -211,7 +211,8 @@ export async function onTaskSessionEvents(session: SessionRow, events: EventRow[
       await postTaskMessage(to, task.id, text, e.id).catch((err) => log.debug({ err }, 'task message for the pull request skipped'));
       continue;
     }
-    if (e.event_type !== 'status') continue;
+    // Notices that change no status (sandbox replaced or restarted, waiting for a host) move no task.
+    if (e.event_type !== 'status' || e.payload.sandbox_replaced || e.payload.sandbox_restarted || e.payload.waiting_for_host) continue;
     const status = (e.payload as { status: string }).status;
     if (status === 'running') await setStatus(task.id, ['submitted', 'input-required'], 'working', [task.from_agent_id]);
     else if (status === 'idle') {

@@ -28,6 +28,8 @@ export interface SandboxRow {
   state: SandboxState;
   /** Set when the sandbox was made for one session, and goes with it. */
   owner_session_id: string | null;
+  /** The worker host its container lives on (hosts.ts); null until placed, or once its host was lost. */
+  host_id: string | null;
   created_at: Date;
   updated_at: Date;
 }

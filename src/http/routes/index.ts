@@ -12,3 +12,4 @@ import './hub.js';
 import './chat.js';
 import './pairs.js';
 import './dev.js';
+import './admin.js';

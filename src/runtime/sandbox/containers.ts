@@ -6,6 +6,9 @@
 import { config } from '../../config.js';
 import { unsealJson } from '../../lib/secrets.js';
 import * as sandboxes from '../../db/repositories/sandboxes.js';
+import * as hosts from '../../db/repositories/hosts.js';
+import { writeSession } from '../../db/session-store.js';
+import { isTerminal } from '../../domain/sessions.js';
 import type { SandboxRow } from '../../db/repositories/sandboxes.js';
 import { clampToCeilings, imageAllowed } from '../../lib/sandbox-policy.js';
 import type { SandboxDriver, SandboxSpec } from './driver.js';
@@ -40,6 +43,13 @@ export function defaultSandboxSpec(): SandboxSpec {
 /**
  * Creates (or finds) the sandbox's container and records its id. `wake`: a worker about to use the
  * container unpauses it if it is frozen (an exec started in a paused container wedges Docker 20.10).
+ *
+ * A sandbox that had a container which is gone (its host died, its engine lost it) gets a fresh
+ * one, and every session working in it is told with a durable `status` event carrying
+ * `sandbox_replaced: {reason, files_lost: true, ...}` (written once: the caller that swaps the
+ * recorded container id writes it). A container that had stopped (the engine restarted without
+ * live-restore) is started again: its files are kept, its processes are not
+ * (`sandbox_restarted: {files_lost: false, processes_lost: true}`).
  */
 export async function ensureContainer(driver: SandboxDriver, sb: SandboxRow, sessionId?: string, opts: { wake?: boolean } = {}): Promise<string> {
   // Only allowed images run, even from a row the api would refuse today.
@@ -48,15 +58,37 @@ export async function ensureContainer(driver: SandboxDriver, sb: SandboxRow, ses
   }
   // On the sandbox's lane: never alongside a pause, unpause or removal of the same container.
   return exclusive(sb.id, async () => {
+    const had = sb.container_id;
+    const before = had ? await driver.find(sb.id) : null;
     const info = await driver.ensure(specFor(sb, sessionId));
     if (opts.wake && info.state === 'paused') {
       await driver.unpause(info.id);
       await sandboxes.setState(sb.id, 'active');
     }
-    if (sb.container_id !== info.id) {
+    if (had && (!before || before.id !== info.id)) {
+      // The old container is gone: only the caller whose swap wins tells the sessions.
+      if (await hosts.swapContainer(sb.id, had, info.id)) {
+        await notifySessions(sb.id, {
+          sandbox_replaced: { reason: 'the sandbox\'s container was gone (its host or Docker engine was lost)', files_lost: true, previous_container: had.slice(0, 12), host: config.hostId },
+        }, 'sandbox replaced: its files were lost');
+      }
+      sb.container_id = info.id;
+    } else if (before && (before.state === 'exited' || before.state === 'dead')) {
+      await notifySessions(sb.id, {
+        sandbox_restarted: { reason: `the sandbox's container had stopped (${before.state}; the Docker engine restarted?)`, files_lost: false, processes_lost: true, host: config.hostId },
+      }, 'sandbox restarted: running processes were lost');
+    } else if (sb.container_id !== info.id) {
       await sandboxes.setContainer(sb.id, info.id);
       sb.container_id = info.id;
     }
     return info.id;
   });
+}
+
+/** A durable status event (the session's status unchanged) on every session working in the sandbox. */
+async function notifySessions(sandboxId: string, notice: Record<string, unknown>, reason: string): Promise<void> {
+  for (const s of await hosts.sessionsOfSandbox(sandboxId)) {
+    if (isTerminal(s.status)) continue;
+    await writeSession(s.id, [{ event_type: 'status', event_source: 'system', payload: { status: s.status, reason, ...notice } }], { from: [s.status as never] });
+  }
 }

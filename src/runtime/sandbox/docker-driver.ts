@@ -109,7 +109,7 @@ export class DockerSandboxDriver implements SandboxDriver {
       clearTimeout(timer);
       opts.signal?.removeEventListener('abort', onAbort);
     }
-    return withExitCode({ stdout: out.text(), stderr: err.text(), timedOut: stopped === 'timeout', aborted: stopped === 'abort' }, async () => exitCode ?? -1);
+    return withExitCode({ stdout: out.text(), stderr: err.text(), timedOut: stopped === 'timeout', aborted: stopped === 'abort' }, async () => exitCode ?? (await this.unknownExit()));
   }
 
   startWarmPool(opts: WarmPoolOptions, keepWarm: SandboxSpec[], onError?: (err: unknown, what: string) => void) {
@@ -126,6 +126,10 @@ export class DockerSandboxDriver implements SandboxDriver {
     }, opts, onError);
     for (const spec of keepWarm) this.pool.warm(spec, true);
     return this.pool;
+  }
+
+  async refreshWarmPool(): Promise<void> {
+    await this.pool?.refresh();
   }
 
   async stopWarmPool(): Promise<void> {
@@ -309,7 +313,7 @@ export class DockerSandboxDriver implements SandboxDriver {
       opts.signal?.removeEventListener('abort', onAbort);
     }
 
-    return withExitCode({ stdout: out.text(), stderr: err.text(), timedOut: stopped === 'timeout', aborted: stopped === 'abort' }, async () => (await this.exitCodeOf(exec)) ?? -1);
+    return withExitCode({ stdout: out.text(), stderr: err.text(), timedOut: stopped === 'timeout', aborted: stopped === 'abort' }, async () => (await this.exitCodeOf(exec).catch(() => null)) ?? (await this.unknownExit()));
   }
 
   async execStream(containerId: string, opts: ExecStreamOptions): Promise<ExecStream> {
@@ -486,6 +490,17 @@ export class DockerSandboxDriver implements SandboxDriver {
       if (statusOf(err) === 404) throw Object.assign(new Error(`No such file or directory: ${abs}`), { code: 'ENOENT' });
       throw err;
     }
+  }
+
+  /**
+   * A command whose end the engine never reported: -1, unless the engine itself went away (it
+   * restarted or died under the command), which is thrown as a connection error so the
+   * activation is retried (which records the call as interrupted, or runs it again with
+   * rerun_interrupted_tools) rather than recording a made-up result.
+   */
+  private async unknownExit(): Promise<number> {
+    if (await this.ping()) return -1;
+    throw Object.assign(new Error('the Docker engine went away while the command ran'), { code: 'ECONNRESET' });
   }
 
   async ping(): Promise<boolean> {

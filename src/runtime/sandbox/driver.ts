@@ -161,7 +161,10 @@ export interface SandboxDriver {
    * does: entries keep the owners and modes the archive gives them.
    */
   putArchive(containerId: string, dir: string, archive: Readable | Buffer): Promise<void>;
-  /** A tar archive of `path` (a file or a whole directory, under its own name); ENOENT when it is missing. */
+  /**
+   * A tar archive of `path` (a file or a whole directory, under its own name); ENOENT when it is
+   * missing. Used to read a repository out of a sandbox and to move `/workspace` between hosts.
+   */
   getArchive(containerId: string, path: string): Promise<Readable>;
   ping(): Promise<boolean>;
   /**
@@ -170,4 +173,6 @@ export interface SandboxDriver {
    */
   startWarmPool?(opts: WarmPoolOptions, keepWarm: SandboxSpec[], onError?: (err: unknown, what: string) => void): unknown;
   stopWarmPool?(): Promise<void>;
+  /** The engine is back after an outage: drop pooled containers that died with it and refill. */
+  refreshWarmPool?(): Promise<void>;
 }

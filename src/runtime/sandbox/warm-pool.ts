@@ -132,6 +132,20 @@ export class WarmPool {
     }
   }
 
+  /**
+   * After the engine came back (it restarted, so pooled containers stopped): forgets those that
+   * are no longer paused and tops every shape up again.
+   */
+  async refresh(): Promise<void> {
+    for (const [key, shape] of this.shapes) {
+      const states = await Promise.all(shape.ready.map((p) => this.docker.getContainer(p.id).inspect().then((i) => i.State, () => null)));
+      const dead = new Set(shape.ready.filter((_, i) => !states[i]?.Paused).map((p) => p.id));
+      shape.ready = shape.ready.filter((p) => !dead.has(p.id));
+      for (const id of dead) this.discard(id);
+      void this.fill(key);
+    }
+  }
+
   /** Stops refilling and removes every container still in the pool. */
   async close(): Promise<void> {
     this.closed = true;
