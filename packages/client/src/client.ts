@@ -14,7 +14,7 @@ import { AgentConnection, ProjectSubscription, type ConnectOptions, type Subscri
 import { TroupeError } from './errors.js';
 import {
   TERMINAL_STATUSES,
-  type Agent, type ApiKey, type BodyOf, type ChatMessage, type ChatSession, type Connection, type Conversation, type Member,
+  type Agent, type AgentType, type ApiKey, type BodyOf, type ChatMessage, type ChatSession, type Connection, type Conversation, type Member,
   type Message, type MessageAccepted, type NewApiKey, type PairingCode, type PairSession, type PairTurn, type Project, type QueryOf,
   type Sandbox, type Session, type Session001, type SessionEvent, type SessionWithMessages, type Skill, type McpServer, type Task,
   type TaskMessage, type UpdatesPage,
@@ -56,7 +56,7 @@ export class Projects extends Resource {
    */
   subscribe(projectId: string, opts: SubscribeOptions = {}): Promise<ProjectSubscription> {
     const target: Record<string, string> = opts.conversationId ? { conversation_id: opts.conversationId } : { project_id: projectId };
-    return ProjectSubscription.open(this.t.baseUrl, this.t.token, target, opts.timeoutMs);
+    return ProjectSubscription.open(this.t.baseUrl, this.t.token ?? '', target, opts.timeoutMs);
   }
 }
 
@@ -111,8 +111,12 @@ export class Agents extends Resource {
     deliveries: (projectId: string, agentId: string, query: QueryOf<'/api/v1/projects/{projectId}/agents/{agentId}/webhook-deliveries', 'get'> = {}): Promise<unknown> =>
       this.t.unwrap(this.t.api.GET('/api/v1/projects/{projectId}/agents/{agentId}/webhook-deliveries', { params: { path: { projectId, agentId }, query } })),
   };
-  types(projectId?: string): Promise<unknown[]> {
+  types(projectId?: string): Promise<AgentType[]> {
     return this.t.unwrap(this.t.api.GET('/api/v1/agent-types', { params: { query: projectId ? { project_id: projectId } : {} } }));
+  }
+  /** A project's own agent type. */
+  createType(projectId: string, body: BodyOf<'/api/v1/projects/{projectId}/agent-types', 'post'>): Promise<AgentType> {
+    return this.t.unwrap(this.t.api.POST('/api/v1/projects/{projectId}/agent-types', { params: { path: { projectId } }, body }));
   }
   /**
    * The agent WebSocket (/ws) for an agent API key: hub events as they happen, each once and in

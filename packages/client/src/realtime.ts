@@ -7,12 +7,32 @@
  *    from the last cursor it delivered, delivers what was missed in order, and skips what it
  *    already delivered (cursors only grow), so a consumer sees each event once.
  */
-import { EventEmitter } from 'node:events';
 import { io, type Socket } from 'socket.io-client';
 import WebSocket from 'ws';
 import { TroupeConnectionError, TroupeError } from './errors.js';
 import { Transport } from './http.js';
 import type { HubEvent, SessionStatus, UpdatesPage } from './types.js';
+
+/** The few EventEmitter calls the channels use, without node:events (so this runs in a browser too). */
+class Emitter {
+  private readonly handlers = new Map<string, Set<(data: any) => void>>();
+  on(event: string, handler: (data: any) => void) {
+    let set = this.handlers.get(event);
+    if (!set) this.handlers.set(event, (set = new Set()));
+    set.add(handler);
+  }
+  off(event: string, handler: (data: any) => void) {
+    this.handlers.get(event)?.delete(handler);
+  }
+  emit(event: string, data?: unknown) {
+    // As node:events does: an 'error' nobody listens to is thrown.
+    if (event === 'error' && !this.listenerCount('error')) throw data;
+    for (const h of [...(this.handlers.get(event) ?? [])]) h(data);
+  }
+  listenerCount(event: string) {
+    return this.handlers.get(event)?.size ?? 0;
+  }
+}
 
 /** A simple queue turned async iterator, shared by both channels. */
 class Feed<T> implements AsyncIterable<T> {
@@ -64,7 +84,7 @@ export interface SubscribeOptions {
 
 export class ProjectSubscription implements AsyncIterable<ProjectEvent> {
   private readonly feed = new Feed<ProjectEvent>();
-  private readonly emitter = new EventEmitter();
+  private readonly emitter = new Emitter();
 
   private constructor(readonly socket: Socket, private readonly target: Record<string, string>) {
     socket.onAny((event: string, data: unknown) => {
@@ -144,7 +164,7 @@ const newer = (a: string, b: string | undefined) => b === undefined || BigInt(a)
  */
 export class AgentConnection implements AsyncIterable<HubEvent> {
   private readonly feed = new Feed<HubEvent>();
-  private readonly emitter = new EventEmitter();
+  private readonly emitter = new Emitter();
   private ws: WebSocket | undefined;
   private closed = false;
   private attempts = 0;
