@@ -1,9 +1,8 @@
 /**
  * @troupe/client/browser: the client for web pages (the dashboard, or yours). The same typed
  * resources, session stream and Socket.IO subscription as the main entry, without what needs
- * Node: webhook verification (node:crypto HMAC) and the CLI's config files are not exported, and
- * `agents.connect` (the agent WebSocket, which sends its key in a header only Node's `ws` can set)
- * throws if called here.
+ * Node: webhook verification (node:crypto HMAC), the CLI's config files, and `agents.connect`
+ * (the agent WebSocket sends its key in a header that only Node's `ws` can set).
  */
 export { TroupeClient, Projects, Agents, Sessions, Sandboxes, Chats, Pairs, Hub, type IdempotentOptions } from './client.js';
 export { type ClientOptions, VERSION } from './http.js';
