@@ -56,7 +56,7 @@ fi
 # Built when dist/ is missing or any source is newer than its build.
 DASH=packages/dashboard
 if [ -d "$DASH" ]; then
-  if [ ! -f "$DASH/dist/index.html" ] || [ -n "$(find "$DASH/src" "$DASH/index.html" "$DASH/vite.config.ts" "$DASH/package.json" -newer "$DASH/dist/index.html" -print -quit)" ]; then
+  if [ ! -f "$DASH/dist/index.html" ] || [ -n "$(find "$DASH/src" "$CLIENT/src" "$DASH/index.html" "$DASH/vite.config.ts" "$DASH/package.json" -newer "$DASH/dist/index.html" -print -quit)" ]; then
     step "building the web dashboard ($DASH/dist)"
     npm run --silent build -w "$DASH" >"$LOG_DIR/dashboard-build.log" 2>&1 \
       || { tail -20 "$LOG_DIR/dashboard-build.log" >&2; die "the dashboard build failed (log: $LOG_DIR/dashboard-build.log)"; }

@@ -8,7 +8,7 @@
 import fs from 'node:fs';
 import readline from 'node:readline/promises';
 import { Command, CommanderError, Option } from 'commander';
-import { TroupeClient } from './client.js';
+import { TroupeClient } from './node-client.js';
 import { TroupeConnectionError, TroupeError } from './errors.js';
 import { configFile, readConfig, removeConfig, resolveConfig, writeConfig } from './config.js';
 import { painter, Progress, table, TailRenderer } from './render.js';

@@ -10,11 +10,11 @@
  */
 import { Transport, type ClientOptions } from './http.js';
 import { streamSession, type StreamOptions } from './stream.js';
-import { AgentConnection, ProjectSubscription, type ConnectOptions, type SubscribeOptions } from './realtime.js';
+import { ProjectSubscription, type SubscribeOptions } from './realtime.js';
 import { TroupeError } from './errors.js';
 import {
   TERMINAL_STATUSES,
-  type Agent, type ApiKey, type BodyOf, type ChatMessage, type ChatSession, type Connection, type Conversation, type Member,
+  type Agent, type AgentType, type ApiKey, type BodyOf, type ChatMessage, type ChatSession, type Connection, type Conversation, type Member,
   type Message, type MessageAccepted, type NewApiKey, type PairingCode, type PairSession, type PairTurn, type Project, type QueryOf,
   type Sandbox, type Session, type Session001, type SessionEvent, type SessionWithMessages, type Skill, type McpServer, type Task,
   type TaskMessage, type UpdatesPage,
@@ -24,7 +24,7 @@ import {
 export interface IdempotentOptions { idempotencyKey?: string }
 const keyHeader = (o?: IdempotentOptions) => (o?.idempotencyKey ? { 'Idempotency-Key': o.idempotencyKey } : undefined);
 
-class Resource {
+export class Resource {
   constructor(protected readonly t: Transport) {}
 }
 
@@ -56,7 +56,7 @@ export class Projects extends Resource {
    */
   subscribe(projectId: string, opts: SubscribeOptions = {}): Promise<ProjectSubscription> {
     const target: Record<string, string> = opts.conversationId ? { conversation_id: opts.conversationId } : { project_id: projectId };
-    return ProjectSubscription.open(this.t.baseUrl, this.t.token, target, opts.timeoutMs);
+    return ProjectSubscription.open(this.t.baseUrl, this.t.token ?? '', target, opts.timeoutMs);
   }
 }
 
@@ -111,16 +111,14 @@ export class Agents extends Resource {
     deliveries: (projectId: string, agentId: string, query: QueryOf<'/api/v1/projects/{projectId}/agents/{agentId}/webhook-deliveries', 'get'> = {}): Promise<unknown> =>
       this.t.unwrap(this.t.api.GET('/api/v1/projects/{projectId}/agents/{agentId}/webhook-deliveries', { params: { path: { projectId, agentId }, query } })),
   };
-  types(projectId?: string): Promise<unknown[]> {
+  types(projectId?: string): Promise<AgentType[]> {
     return this.t.unwrap(this.t.api.GET('/api/v1/agent-types', { params: { query: projectId ? { project_id: projectId } : {} } }));
   }
-  /**
-   * The agent WebSocket (/ws) for an agent API key: hub events as they happen, each once and in
-   * order, with what was missed while disconnected read from /api/v1/updates after a reconnect.
-   */
-  connect(apiKey: string, opts: ConnectOptions = {}): AgentConnection {
-    return new AgentConnection(this.t.baseUrl, apiKey, opts);
+  /** A project's own agent type. */
+  createType(projectId: string, body: BodyOf<'/api/v1/projects/{projectId}/agent-types', 'post'>): Promise<AgentType> {
+    return this.t.unwrap(this.t.api.POST('/api/v1/projects/{projectId}/agent-types', { params: { path: { projectId } }, body }));
   }
+  // `connect` (the agent WebSocket) is added by the Node entry: node-client.ts.
 }
 
 /** Sessions through all three route families: seed 002 (sessions), 004 (conversations), 001. */
@@ -325,12 +323,17 @@ export class TroupeClient {
   constructor(opts: ClientOptions) {
     this.transport = new Transport(opts);
     this.projects = new Projects(this.transport);
-    this.agents = new Agents(this.transport);
+    this.agents = this.createAgents(this.transport);
     this.sessions = new Sessions(this.transport);
     this.sandboxes = new Sandboxes(this.transport);
     this.chats = new Chats(this.transport);
     this.pairs = new Pairs(this.transport);
     this.hub = new Hub(this.transport);
+  }
+
+  /** The `agents` resource (the Node entry's has `connect`). */
+  protected createAgents(t: Transport): Agents {
+    return new Agents(t);
   }
 
   /** The API's OpenAPI document. */

@@ -8,7 +8,6 @@
  *    honouring Retry-After), with the same key each time; anything else is tried once.
  * A non-2xx answer becomes a TroupeError from its `{error, details}` envelope.
  */
-import crypto from 'node:crypto';
 import createClient, { type Client } from 'openapi-fetch';
 import type { paths } from './generated/openapi.js';
 import { IDEMPOTENT_OPERATIONS } from './generated/operations.js';
@@ -17,8 +16,8 @@ import { isNetworkError, TroupeConnectionError, TroupeError } from './errors.js'
 export interface ClientOptions {
   /** Where the API is, e.g. http://localhost:3000. */
   baseUrl: string;
-  /** A user JWT or an agent API key. */
-  token: string;
+  /** A user JWT or an agent API key; `null` on purpose for the routes that need none (dev sign-in, /openapi.json). */
+  token: string | null;
   /** Tries after the first for retryable requests (default 3). */
   retries?: number;
   /** First backoff in ms, doubled each try (default 250). */
@@ -43,7 +42,7 @@ const sleep = (ms: number, signal?: AbortSignal | null) => new Promise<void>((re
 
 export class Transport {
   readonly baseUrl: string;
-  readonly token: string;
+  readonly token: string | null;
   readonly api: Client<paths>;
   private readonly retries: number;
   private readonly retryDelayMs: number;
@@ -52,23 +51,24 @@ export class Transport {
 
   constructor(opts: ClientOptions) {
     if (!opts.baseUrl) throw new TypeError('baseUrl is required (e.g. http://localhost:3000)');
-    if (!opts.token) throw new TypeError('token is required (a user JWT or an agent API key)');
+    if (!opts.token && opts.token !== null) throw new TypeError('token is required (a user JWT or an agent API key)');
     this.baseUrl = opts.baseUrl.replace(/\/+$/, '');
     this.token = opts.token;
     this.retries = opts.retries ?? 3;
     this.retryDelayMs = opts.retryDelayMs ?? 250;
-    this.fetchImpl = opts.fetch ?? globalThis.fetch;
+    // Called through a wrapper: a browser's fetch called as a method of another object throws.
+    this.fetchImpl = opts.fetch ?? ((input, init) => globalThis.fetch(input, init));
     this.userAgent = opts.userAgent ?? `troupe-client/${VERSION}`;
     this.api = createClient<paths>({
       baseUrl: this.baseUrl,
-      headers: { authorization: `Bearer ${this.token}`, 'user-agent': this.userAgent },
+      headers: { ...(this.token ? { authorization: `Bearer ${this.token}` } : {}), 'user-agent': this.userAgent },
       fetch: (req) => this.send(req),
     });
     this.api.use({
       onRequest: ({ request, schemaPath }) => {
         const retryable = request.method === 'GET' || request.method === 'HEAD' || IDEMPOTENT_OPERATIONS.has(`${request.method} ${schemaPath}`);
         if (IDEMPOTENT_OPERATIONS.has(`${request.method} ${schemaPath}`) && !request.headers.has('idempotency-key')) {
-          request.headers.set('idempotency-key', crypto.randomUUID());
+          request.headers.set('idempotency-key', globalThis.crypto.randomUUID());
         }
         if (retryable) request.headers.set(RETRY_MARK, '1');
         return request;
@@ -118,7 +118,7 @@ export class Transport {
   /** A raw authenticated fetch (streams), with the same base URL and headers. */
   async raw(path: string, init: RequestInit = {}): Promise<Response> {
     const headers = new Headers(init.headers);
-    headers.set('authorization', `Bearer ${this.token}`);
+    if (this.token) headers.set('authorization', `Bearer ${this.token}`);
     headers.set('user-agent', this.userAgent);
     return this.fetchImpl(this.baseUrl + path, { ...init, headers });
   }

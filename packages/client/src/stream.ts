@@ -38,8 +38,12 @@ export interface StreamOptions {
   maxReconnects?: number;
   /** First reconnect delay in ms, doubled per failed attempt up to 5 s (default 200). */
   reconnectDelayMs?: number;
+  /** Longest wait between two reconnect attempts in ms (default 5000). */
+  maxReconnectDelayMs?: number;
   /** Called before each reconnect (after a dropped connection), e.g. to show it. */
   onReconnect?: (info: { attempt: number; lastEventId: number; reason: string }) => void;
+  /** Called each time the stream is open (the first time and after every reconnect), e.g. to stop showing a reconnect. */
+  onConnect?: (info: { lastEventId: number }) => void;
 }
 
 const LIVE = new Set(['text_delta', 'tool_use_start', 'tool_output_delta']);
@@ -52,6 +56,7 @@ export async function* streamSession(t: Transport, sessionId: string, opts: Stre
   let failures = 0;
   const max = opts.maxReconnects ?? 20;
   const base = opts.reconnectDelayMs ?? 200;
+  const cap = opts.maxReconnectDelayMs ?? 5000;
   const path = `/api/v1/sessions/${encodeURIComponent(sessionId)}/stream`;
 
   const backoff = async (reason: string) => {
@@ -59,7 +64,7 @@ export async function* streamSession(t: Transport, sessionId: string, opts: Stre
     if (failures > max) throw new TroupeConnectionError(`The stream of session ${sessionId} could not be resumed after ${max} attempts (${reason})`, `GET ${path}`);
     opts.onReconnect?.({ attempt: failures, lastEventId: last, reason });
     await new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, Math.min(base * 2 ** (failures - 1), 5000));
+      const timer = setTimeout(resolve, Math.min(base * 2 ** (failures - 1), cap));
       opts.signal?.addEventListener('abort', () => {
         clearTimeout(timer);
         resolve();
@@ -90,6 +95,7 @@ export async function* streamSession(t: Transport, sessionId: string, opts: Stre
       throw err;
     }
 
+    opts.onConnect?.({ lastEventId: last });
     const frames: EventSourceMessage[] = [];
     const parser = createParser({ onEvent: (m) => frames.push(m) });
     const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();

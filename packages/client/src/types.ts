@@ -20,18 +20,29 @@ export const TERMINAL_STATUSES: readonly SessionStatus[] = ['completed', 'stoppe
 interface Open { [field: string]: unknown }
 
 export interface Project extends Open { id: string; name: string; description: string | null; role: 'owner' | 'admin' | 'member' | 'viewer'; created_at: string }
-export interface Member extends Open { id: string; project_id: string; member_type: 'user' | 'agent'; user_id: string | null; agent_id: string | null; role: string }
+export interface Member extends Open { id: string; project_id: string; member_type: 'user' | 'agent'; user_id: string | null; agent_id: string | null; role: Project['role']; created_at: string }
+
+type AgentBody = BodyOf<'/api/v1/projects/{projectId}/agents', 'post'>;
+/** An agent's sandbox settings (image, memory, cpus, pids, network), as the agent schema has them. */
+export type SandboxSettings = NonNullable<AgentBody['sandbox']>;
+/** The turns a `scripted` agent plays instead of calling a model. */
+export type AgentScript = NonNullable<AgentBody['script']>;
 
 export interface Agent extends Open {
   id: string; project_id: string; name: string; handle: string; kind: 'hosted' | 'external';
   agent_type: { id: string; name: string; slug: string } | null;
   llm_provider: 'anthropic' | 'openai' | 'scripted'; llm_model: string | null; llm_base_url: string | null; has_llm_api_key: boolean;
   system_prompt: string | null; max_iterations: number; timeout_minutes: number; approval: 'auto' | 'require';
-  webhook_url: string | null; sandbox: Record<string, unknown>; script: unknown; member_id: string; created_at: string; updated_at: string;
+  webhook_url: string | null; sandbox: SandboxSettings | null; script: AgentScript | null; member_id: string; created_at: string; updated_at: string;
   mcp_servers?: McpServer[]; skills?: Skill[];
 }
+/** A kind of agent: the built-in ones (project_id null) and a project's own. */
+export interface AgentType extends Open {
+  id: string; project_id: string | null; name: string; slug: string; description: string | null; built_in: boolean;
+  default_system_prompt: string | null; default_image: string | null; tools: string[]; created_at: string;
+}
 export interface McpServer extends Open { id: string; agent_id: string; server_name: string; transport: 'stdio' | 'http'; command: string | null; args: string[]; env_keys: string[]; url: string | null; is_enabled: boolean }
-export interface Skill extends Open { id: string; agent_id: string; skill_name: string; skill_source: 'inline' | 'github_url'; triggers: string[]; is_enabled: boolean }
+export interface Skill extends Open { id: string; agent_id: string; skill_name: string; skill_source: 'inline' | 'github_url'; source_url: string | null; triggers: string[]; is_enabled: boolean }
 export interface ApiKey extends Open { id: string; name: string | null; key_prefix: string; created_at: string; last_used_at?: string | null; revoked_at?: string | null }
 /** Only the create answer has the key itself. */
 export interface NewApiKey extends ApiKey { key: string }

@@ -1,9 +1,18 @@
 /**
- * The dashboard's one door to Troupe's REST API: the token (kept in sessionStorage, never in a
- * URL), a fetch wrapper that turns the `{"error": ...}` envelope into an ApiError carrying the
- * server's own words, and precise types for the fields the views use. Every view calls these
- * functions and nothing else, so this module can later be swapped for the `@troupe/client` SDK.
+ * The dashboard's one door to Troupe's REST API, and it is the public client: `@troupe/client`
+ * (its browser entry), so every call, parameter and body is typed from /openapi.json and every
+ * failure is a TroupeError carrying the `{"error": ...}` envelope's own words, exactly as any
+ * other client gets them. The token is kept in sessionStorage (this tab only) and sent in the
+ * Authorization header, never in a URL. The views call `api.*` and read the client's types.
  */
+import { TroupeClient, type BodyOf, type Project } from '@troupe/client/browser';
+
+export {
+  TroupeError, TERMINAL_STATUSES,
+  type Agent, type AgentScript, type AgentType, type ChatMessage, type ChatSession, type Connection, type Conversation, type McpServer,
+  type Member, type PairSession, type Project, type Sandbox, type SandboxSettings, type Session, type SessionEvent, type SessionStatus,
+  type Skill, type Task, type TaskMessage,
+} from '@troupe/client/browser';
 
 const TOKEN_KEY = 'troupe.token';
 
@@ -11,171 +20,96 @@ export const auth = {
   token: (): string | null => sessionStorage.getItem(TOKEN_KEY),
   set(token: string) {
     sessionStorage.setItem(TOKEN_KEY, token);
+    client = undefined;
   },
   clear() {
     sessionStorage.removeItem(TOKEN_KEY);
+    client = undefined;
   },
 };
 
-/** An answer with a 4xx/5xx status: `message` is the envelope's `error`, word for word. */
-export class ApiError extends Error {
-  constructor(readonly status: number, message: string, readonly details?: unknown[]) {
-    super(message);
-  }
+let client: TroupeClient | undefined;
+/** The client for the signed-in token (made again when the token changes). */
+export function troupe(): TroupeClient {
+  return (client ??= new TroupeClient({ baseUrl: location.origin, token: auth.token() }));
 }
 
-type Query = Record<string, string | number | boolean | undefined | null>;
+// ---- types derived from the API's own schemas -----------------------------------------------
 
-export async function request<T>(method: string, path: string, opts: { body?: unknown; query?: Query; token?: string | null } = {}): Promise<T> {
-  const url = new URL(path, location.origin);
-  for (const [k, v] of Object.entries(opts.query ?? {})) if (v !== undefined && v !== null && v !== '') url.searchParams.set(k, String(v));
-  const headers: Record<string, string> = { accept: 'application/json' };
-  const token = opts.token === undefined ? auth.token() : opts.token;
-  if (token) headers.authorization = `Bearer ${token}`;
-  if (opts.body !== undefined) headers['content-type'] = 'application/json';
-  let res: Response;
-  try {
-    res = await fetch(url, { method, headers, body: opts.body === undefined ? undefined : JSON.stringify(opts.body) });
-  } catch {
-    throw new ApiError(0, 'The server cannot be reached; check that Troupe is running');
-  }
-  const text = await res.text();
-  let body: any;
-  try {
-    body = text ? JSON.parse(text) : undefined;
-  } catch {
-    body = undefined;
-  }
-  if (!res.ok) {
-    const message = body && typeof body.error === 'string' ? body.error : `HTTP ${res.status}${text ? `: ${text.slice(0, 200)}` : ''}`;
-    throw new ApiError(res.status, message, body?.details);
-  }
-  return body as T;
-}
-
-const get = <T>(path: string, query?: Query) => request<T>('GET', path, { query });
-const post = <T>(path: string, body: unknown = {}, query?: Query) => request<T>('POST', path, { body, query });
-const patch = <T>(path: string, body: unknown) => request<T>('PATCH', path, { body });
-const del = <T>(path: string) => request<T>('DELETE', path);
-const enc = encodeURIComponent;
-
-// ---- types (the fields of /openapi.json's responses that the views read) -------------------
-
-export type Role = 'owner' | 'admin' | 'member' | 'viewer';
-export type SessionStatus = 'queued' | 'running' | 'idle' | 'paused' | 'completed' | 'stopped' | 'failed';
-export const SESSION_STATUSES: SessionStatus[] = ['queued', 'running', 'idle', 'paused', 'completed', 'stopped', 'failed'];
+export type Role = Project['role'];
+/** What the agent form sends: a create's fields, all of them optional on an edit. */
+export type AgentInput = Partial<BodyOf<'/api/v1/projects/{projectId}/agents', 'post'>>;
+export type McpInput = BodyOf<'/api/v1/projects/{projectId}/agents/{agentId}/mcp-servers', 'post'>;
+export type SkillInput = BodyOf<'/api/v1/projects/{projectId}/agents/{agentId}/skills', 'post'>;
+export const SESSION_STATUSES = ['queued', 'running', 'idle', 'paused', 'completed', 'stopped', 'failed'] as const;
 export const isTerminal = (s: string) => s === 'completed' || s === 'stopped' || s === 'failed';
-
-export interface Project { id: string; name: string; description: string | null; role: Role; created_at: string }
-export interface Member { id: string; project_id: string; member_type: 'user' | 'agent'; user_id: string | null; agent_id: string | null; role: Role; created_at: string }
-export interface SandboxSettings { image?: string | null; memory_mb?: number; cpus?: number; pids?: number; network?: 'none' | 'bridge' }
-export interface ScriptTurn { text?: string; tool_calls?: Array<{ name: string; input?: Record<string, unknown> }> }
-export interface Script { turns: ScriptTurn[]; token_delay_ms?: number }
-export interface McpServer { id: string; server_name: string; transport: 'stdio' | 'http'; command: string | null; args: string[]; url: string | null; env_keys: string[]; is_enabled: boolean }
-export interface Skill { id: string; skill_name: string; skill_source: 'inline' | 'github_url'; source_url: string | null; triggers: string[]; is_enabled: boolean }
-export interface Agent {
-  id: string; name: string; handle: string; kind: 'hosted' | 'external';
-  agent_type: { id: string; name: string; slug: string } | null;
-  llm_provider: 'anthropic' | 'openai' | 'scripted'; llm_model: string | null; llm_base_url: string | null; has_llm_api_key: boolean;
-  system_prompt: string | null; max_iterations: number; timeout_minutes: number; approval: 'auto' | 'require';
-  sandbox: SandboxSettings | null; script: Script | null; created_at: string;
-  mcp_servers?: McpServer[]; skills?: Skill[];
-}
-export type AgentInput = Partial<{
-  name: string; handle: string; agent_type_id: string | null; kind: 'hosted' | 'external';
-  llm_provider: Agent['llm_provider']; llm_model: string | null; llm_base_url: string | null; llm_api_key: string | null;
-  system_prompt: string | null; max_iterations: number; timeout_minutes: number; approval: 'auto' | 'require';
-  sandbox: SandboxSettings; script: Script | null;
-}>;
-export interface AgentType { id: string; name: string; slug: string; description?: string | null; default_image?: string | null; project_id?: string | null }
-export interface Conversation {
-  id: string; project_id: string; agent_id: string; trigger_type: string; task_id: string | null; status: SessionStatus;
-  error: string | null; iteration_count: number; sandbox_id: string | null; container_id: string | null; created_at: string; updated_at: string;
-}
-export interface SessionEvent { id: string; session_id: string; event_index: number; event_type: string; event_source: string; payload: any; created_at: string }
-export interface Sandbox { id: string; project_id: string; agent_id: string; state: string; image?: string; container_id?: string | null; created_at: string; [k: string]: unknown }
-export interface Session002 { id: string; sandbox_id: string; agent_id: string; project_id: string; state: string; status: SessionStatus; container_id: string | null; created_at: string }
-export interface Connection { id: string; agentId: string; withAgentId: string; withAgentName: string | null; approval: string; createdAt: string }
-export interface Task { id: string; fromAgentId: string; toAgentId: string; title: string; status: string; approval?: string | null; sessionId?: string | null; createdAt: string; updatedAt: string; [k: string]: unknown }
-export interface TaskMessage { id: string; taskId?: string; fromAgentId?: string; content: string; createdAt: string; [k: string]: unknown }
-export interface Chat { id: string; agent_id: string; title?: string | null; conversation_id?: string | null; created_at: string; [k: string]: unknown }
-export interface ChatMessage { id?: string; role: string; content: string; created_at?: string; [k: string]: unknown }
-export interface Pair { id: string; generatorId: string; reviewerId: string; task: string; status: string; drive?: boolean; qualityScore?: number | null; turns?: PairTurn[]; [k: string]: unknown }
-export interface PairTurn { id?: string; agentId: string; role: string; content: string; createdAt?: string; [k: string]: unknown }
-
-/** Lists come bare or wrapped (`{conversations}`, `{sessions}` ...): the array either way. */
-export function listOf<T>(x: unknown, key?: string): T[] {
-  if (Array.isArray(x)) return x as T[];
-  if (x && typeof x === 'object') {
-    const o = x as Record<string, unknown>;
-    if (key && Array.isArray(o[key])) return o[key] as T[];
-    const arr = Object.values(o).find(Array.isArray);
-    if (arr) return arr as T[];
-  }
-  return [];
-}
 
 // ---- calls -------------------------------------------------------------------------------
 
-const P = (pid: string) => `/api/v1/projects/${enc(pid)}`;
-
 export const api = {
-  devLogin: (user: string) => request<{ token: string; user: string }>('POST', '/api/v1/dev/login', { body: { user }, token: null }),
-  projects: () => get<Project[]>('/api/v1/projects'),
-  createProject: (name: string, description?: string) => post<Project>('/api/v1/projects', { name, ...(description ? { description } : {}) }),
-  project: (pid: string) => get<Project>(P(pid)),
-  members: (pid: string) => get<Member[]>(`${P(pid)}/members`),
-  addMember: (pid: string, user_id: string, role: Role) => post<Member>(`${P(pid)}/members`, { user_id, role }),
-  updateMember: (pid: string, mid: string, role: Role) => patch<Member>(`${P(pid)}/members/${enc(mid)}`, { role }),
-  removeMember: (pid: string, mid: string) => del<unknown>(`${P(pid)}/members/${enc(mid)}`),
+  /** Checks a token before it is kept: a wrong one fails here with the server's words. */
+  checkToken: (token: string) => new TroupeClient({ baseUrl: location.origin, token }).projects.list(),
+  devLogin: (user: string) => {
+    const t = new TroupeClient({ baseUrl: location.origin, token: null }).transport;
+    return t.unwrap<{ token: string; user: string }>(t.api.POST('/api/v1/dev/login', { body: { user } }));
+  },
+  projects: () => troupe().projects.list(),
+  createProject: (name: string, description?: string) => troupe().projects.create({ name, ...(description ? { description } : {}) }),
+  project: (pid: string) => troupe().projects.get(pid),
+  members: (pid: string) => troupe().projects.members(pid),
+  addMember: (pid: string, user_id: string, role: Role) => troupe().projects.addMember(pid, { user_id, role }),
+  updateMember: (pid: string, mid: string, role: Role) => troupe().projects.updateMember(pid, mid, { role }),
+  removeMember: (pid: string, mid: string) => troupe().projects.removeMember(pid, mid),
 
-  agents: (pid: string) => get<Agent[]>(`${P(pid)}/agents`),
-  agent: (pid: string, aid: string) => get<Agent>(`${P(pid)}/agents/${enc(aid)}`),
-  createAgent: (pid: string, body: AgentInput) => post<Agent>(`${P(pid)}/agents`, body),
-  updateAgent: (pid: string, aid: string, body: AgentInput) => patch<Agent & { secrets_cleared?: string[] }>(`${P(pid)}/agents/${enc(aid)}`, body),
-  deleteAgent: (pid: string, aid: string) => del<unknown>(`${P(pid)}/agents/${enc(aid)}`),
-  addMcp: (pid: string, aid: string, body: Record<string, unknown>) => post<McpServer>(`${P(pid)}/agents/${enc(aid)}/mcp-servers`, body),
-  updateMcp: (pid: string, aid: string, id: string, body: Record<string, unknown>) => patch<McpServer>(`${P(pid)}/agents/${enc(aid)}/mcp-servers/${enc(id)}`, body),
-  deleteMcp: (pid: string, aid: string, id: string) => del<unknown>(`${P(pid)}/agents/${enc(aid)}/mcp-servers/${enc(id)}`),
-  addSkill: (pid: string, aid: string, body: Record<string, unknown>) => post<Skill>(`${P(pid)}/agents/${enc(aid)}/skills`, body),
-  updateSkill: (pid: string, aid: string, id: string, body: Record<string, unknown>) => patch<Skill>(`${P(pid)}/agents/${enc(aid)}/skills/${enc(id)}`, body),
-  deleteSkill: (pid: string, aid: string, id: string) => del<unknown>(`${P(pid)}/agents/${enc(aid)}/skills/${enc(id)}`),
-  agentTypes: (pid: string) => get<unknown>('/api/v1/agent-types', { project_id: pid }).then((x) => listOf<AgentType>(x)),
-  createAgentType: (pid: string, body: Record<string, unknown>) => post<AgentType>(`${P(pid)}/agent-types`, body),
+  agents: (pid: string) => troupe().agents.list(pid),
+  agent: (pid: string, aid: string) => troupe().agents.get(pid, aid),
+  // The form requires a name; a missing one is the server's 400 to say.
+  createAgent: (pid: string, body: AgentInput) => troupe().agents.create(pid, { ...body, name: body.name ?? '' }),
+  updateAgent: (pid: string, aid: string, body: AgentInput) => troupe().agents.update(pid, aid, body),
+  deleteAgent: (pid: string, aid: string) => troupe().agents.delete(pid, aid),
+  addMcp: (pid: string, aid: string, body: McpInput) => troupe().agents.mcpServers.create(pid, aid, body),
+  updateMcp: (pid: string, aid: string, id: string, body: BodyOf<'/api/v1/projects/{projectId}/agents/{agentId}/mcp-servers/{serverId}', 'patch'>) =>
+    troupe().agents.mcpServers.update(pid, aid, id, body),
+  deleteMcp: (pid: string, aid: string, id: string) => troupe().agents.mcpServers.delete(pid, aid, id),
+  addSkill: (pid: string, aid: string, body: SkillInput) => troupe().agents.skills.create(pid, aid, body),
+  updateSkill: (pid: string, aid: string, id: string, body: BodyOf<'/api/v1/projects/{projectId}/agents/{agentId}/skills/{skillId}', 'patch'>) =>
+    troupe().agents.skills.update(pid, aid, id, body),
+  deleteSkill: (pid: string, aid: string, id: string) => troupe().agents.skills.delete(pid, aid, id),
+  agentTypes: (pid: string) => troupe().agents.types(pid),
+  createAgentType: (pid: string, body: BodyOf<'/api/v1/projects/{projectId}/agent-types', 'post'>) => troupe().agents.createType(pid, body),
 
-  conversations: (pid: string, aid: string, limit = 50) => get<{ conversations: Conversation[]; total: number }>(`${P(pid)}/agents/${enc(aid)}/conversations`, { limit }),
-  conversation: (pid: string, cid: string) => get<Conversation>(`${P(pid)}/conversations/${enc(cid)}`),
-  events: (pid: string, cid: string, limit: number, offset: number) =>
-    get<{ events: SessionEvent[]; total: number; has_more: boolean }>(`${P(pid)}/conversations/${enc(cid)}/events`, { limit, offset }),
-  control: (pid: string, cid: string, action: 'pause' | 'resume' | 'stop') => post<{ status: SessionStatus }>(`${P(pid)}/conversations/${enc(cid)}/${action}`),
-  interrupt: (sid: string) => post<unknown>(`/api/v1/sessions/${enc(sid)}/interrupt`),
-  sendMessage: (pid: string, cid: string, message: string) => post<{ status: string; message_id: string; event_index: number }>(`${P(pid)}/conversations/${enc(cid)}/message`, { message }),
-  startSession: (pid: string, agentId: string, message?: string) => post<Session002>('/api/v1/sessions', { agent_id: agentId, project_id: pid, ...(message ? { message } : {}) }),
+  conversations: (pid: string, aid: string, limit = 50) => troupe().agents.conversations(pid, aid, { limit }),
+  conversation: (pid: string, cid: string) => troupe().sessions.conversation(pid, cid),
+  events: (pid: string, cid: string, limit: number, offset: number) => troupe().sessions.events(pid, cid, { limit, offset }),
+  control: (pid: string, cid: string, action: 'pause' | 'resume' | 'stop') => troupe().sessions[action](pid, cid),
+  interrupt: (sid: string) => troupe().sessions.interrupt(sid),
+  sendMessage: (pid: string, cid: string, message: string) => troupe().sessions.message(pid, cid, message),
+  startSession: (pid: string, agentId: string, message?: string) => troupe().sessions.create({ agent_id: agentId, project_id: pid, ...(message ? { message } : {}) }),
 
-  sandboxes: (pid: string) => get<unknown>('/api/v1/sandboxes', { project_id: pid }).then((x) => listOf<Sandbox>(x)),
-  sandbox: (id: string) => get<Sandbox>(`/api/v1/sandboxes/${enc(id)}`),
-  sandboxSessions: (id: string) => get<unknown>(`/api/v1/sandboxes/${enc(id)}/sessions`).then((x) => listOf<Session002>(x)),
-  sandboxAction: (id: string, action: 'pause' | 'resume') => post<Sandbox>(`/api/v1/sandboxes/${enc(id)}/${action}`),
-  deleteSandbox: (id: string) => del<unknown>(`/api/v1/sandboxes/${enc(id)}`),
+  sandboxes: (pid: string) => troupe().sandboxes.list({ project_id: pid }),
+  sandbox: (id: string) => troupe().sandboxes.get(id),
+  sandboxSessions: (id: string) => troupe().sandboxes.sessions(id),
+  sandboxAction: (id: string, action: 'pause' | 'resume') => troupe().sandboxes[action](id),
+  deleteSandbox: (id: string) => troupe().sandboxes.delete(id),
 
-  chats: (pid: string, aid: string) => get<unknown>(`${P(pid)}/agents/${enc(aid)}/chat-sessions`).then((x) => listOf<Chat>(x, 'chat_sessions')),
-  startChat: (pid: string, aid: string, message: string) => post<Chat>(`${P(pid)}/agents/${enc(aid)}/chat-sessions`, { message }),
-  chatMessages: (pid: string, chatId: string) => get<unknown>(`${P(pid)}/chat-sessions/${enc(chatId)}/messages`).then((x) => listOf<ChatMessage>(x, 'messages')),
-  sendChat: (pid: string, chatId: string, message: string) => post<unknown>(`${P(pid)}/chat-sessions/${enc(chatId)}/messages`, { message }),
+  chats: (pid: string, aid: string) => troupe().chats.list(pid, aid).then((r) => r.chat_sessions),
+  startChat: (pid: string, aid: string, message: string) => troupe().chats.create(pid, aid, message),
+  chatMessages: (pid: string, chatId: string) => troupe().chats.messages(pid, chatId).then((r) => r.messages),
+  sendChat: (pid: string, chatId: string, message: string) => troupe().chats.send(pid, chatId, message),
 
   // The hub acts as one of the project's agents (asAgentId) for a user token.
-  connections: (asAgentId: string) => get<unknown>('/api/v1/connections', { asAgentId }).then((x) => listOf<Connection>(x)),
-  pairingCode: (asAgentId: string) => post<{ code: string; expiresAt: string }>('/api/v1/pairing-codes', { asAgentId }),
-  connect: (asAgentId: string, pairingCode: string) => post<Connection>('/api/v1/connections', { asAgentId, pairingCode }),
-  disconnect: (asAgentId: string, id: string) => request<unknown>('DELETE', `/api/v1/connections/${enc(id)}`, { query: { asAgentId } }),
-  tasks: (asAgentId: string, role?: 'from' | 'to') => get<unknown>('/api/v1/tasks', { asAgentId, role }).then((x) => listOf<Task>(x)),
-  createTask: (asAgentId: string, toAgentId: string, title: string, message: string) => post<Task>('/api/v1/tasks', { asAgentId, toAgentId, title, message }),
-  taskAction: (asAgentId: string, id: string, action: 'approve' | 'reject' | 'cancel') => post<Task>(`/api/v1/tasks/${enc(id)}/${action}`, { asAgentId }),
-  taskMessages: (asAgentId: string, id: string) => get<unknown>(`/api/v1/tasks/${enc(id)}/messages`, { asAgentId }).then((x) => listOf<TaskMessage>(x)),
-  sendTaskMessage: (asAgentId: string, id: string, content: string) => post<TaskMessage>(`/api/v1/tasks/${enc(id)}/messages`, { asAgentId, content }),
+  connections: (asAgentId: string) => troupe().hub.connections({ asAgentId }),
+  pairingCode: (asAgentId: string) => troupe().hub.createPairingCode({ asAgentId }),
+  connect: (asAgentId: string, pairingCode: string) => troupe().hub.connect({ asAgentId, pairingCode }),
+  disconnect: (asAgentId: string, id: string) => troupe().hub.disconnect(id, { asAgentId }),
+  tasks: (asAgentId: string, role?: 'from' | 'to') => troupe().hub.tasks.list({ asAgentId, ...(role ? { role } : {}) }),
+  createTask: (asAgentId: string, toAgentId: string, title: string, message: string) => troupe().hub.tasks.create({ asAgentId, toAgentId, title, message }),
+  taskAction: (asAgentId: string, id: string, action: 'approve' | 'reject' | 'cancel') => troupe().hub.tasks[action](id, { asAgentId }),
+  taskMessages: (asAgentId: string, id: string) => troupe().hub.tasks.messages(id, { asAgentId }),
+  sendTaskMessage: (asAgentId: string, id: string, content: string) => troupe().hub.tasks.send(id, { asAgentId, content }),
 
-  pairs: (pid: string) => get<unknown>('/api/v1/pair-sessions', { project_id: pid }).then((x) => listOf<Pair>(x, 'pairSessions')),
-  pair: (id: string) => get<Pair>(`/api/v1/pair-sessions/${enc(id)}`),
-  createPair: (pid: string, body: { generatorId: string; reviewerId: string; task: string; drive?: boolean; maxTurns?: number }) => post<Pair>('/api/v1/pair-sessions', { ...body, project_id: pid }),
-  endPair: (id: string, outcome: 'completed' | 'abandoned', qualityScore?: number | null) => post<Pair>(`/api/v1/pair-sessions/${enc(id)}/end`, { outcome, ...(qualityScore == null ? {} : { qualityScore }) }),
+  pairs: (pid: string) => troupe().pairs.list({ project_id: pid }).then((r) => r.pairSessions),
+  pair: (id: string) => troupe().pairs.get(id),
+  createPair: (pid: string, body: { generatorId: string; reviewerId: string; task: string; drive?: boolean; maxTurns?: number }) => troupe().pairs.create({ ...body, project_id: pid }),
+  endPair: (id: string, outcome: 'completed' | 'abandoned', qualityScore?: number | null) => troupe().pairs.end(id, { outcome, ...(qualityScore == null ? {} : { qualityScore }) }),
 };

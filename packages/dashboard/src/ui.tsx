@@ -4,7 +4,7 @@
  */
 import type { ComponentChildren } from 'preact';
 import { useCallback, useEffect, useState } from 'preact/hooks';
-import { ApiError } from './api';
+import type { TroupeError } from './api';
 import { onLink } from './router';
 
 export function Link(props: { href: string; children: ComponentChildren; class?: string; 'data-testid'?: string }) {
@@ -21,7 +21,7 @@ export function Empty({ children }: { children: ComponentChildren }) {
 
 export function ErrorBox({ error }: { error: unknown }) {
   if (!error) return null;
-  const e = error as ApiError;
+  const e = error as TroupeError;
   return (
     <div class="error" role="alert" data-testid="error">
       {e.status ? <strong>{e.status}: </strong> : null}{e.message ?? String(error)}

@@ -3,7 +3,7 @@
  * scripted provider, limits, sandbox settings), an agent's MCP servers and skills, and agent types.
  */
 import { useState } from 'preact/hooks';
-import { api, type Agent, type AgentInput, type AgentType, type Script } from '../api';
+import { api, type Agent, type AgentInput, type AgentType, type McpServer, type Skill, type AgentScript as Script } from '../api';
 import { navigate } from '../router';
 import { Action, Empty, ErrorBox, Field, Form, Link, Loading, useLoad } from '../ui';
 
@@ -240,7 +240,7 @@ export function AgentDetail({ pid, aid }: { pid: string; aid: string }) {
 }
 
 function McpServers({ pid, agent, reload }: { pid: string; agent: Agent; reload(): Promise<void> }) {
-  const [f, setF] = useState({ server_name: '', transport: 'stdio', command: '', args: '', url: '', env: '' });
+  const [f, setF] = useState({ server_name: '', transport: 'stdio' as McpServer['transport'], command: '', args: '', url: '', env: '' });
   const set = (k: keyof typeof f) => (e: Event) => setF({ ...f, [k]: (e.currentTarget as HTMLInputElement).value });
   const servers = agent.mcp_servers ?? [];
   return (
@@ -292,7 +292,7 @@ function McpServers({ pid, agent, reload }: { pid: string; agent: Agent; reload(
 }
 
 function Skills({ pid, agent, reload }: { pid: string; agent: Agent; reload(): Promise<void> }) {
-  const [f, setF] = useState({ skill_name: '', source: 'inline', content: '', url: '', triggers: '' });
+  const [f, setF] = useState({ skill_name: '', source: 'inline' as Skill['skill_source'], content: '', url: '', triggers: '' });
   const set = (k: keyof typeof f) => (e: Event) => setF({ ...f, [k]: (e.currentTarget as HTMLInputElement).value });
   const skills = agent.skills ?? [];
   return (

@@ -4,7 +4,7 @@
  * seconds while a reply is awaited; the conversation itself can be watched live in its session view).
  */
 import { useEffect, useState } from 'preact/hooks';
-import { api, type Agent, type Chat, type ChatMessage } from '../api';
+import { api, type Agent, type ChatMessage, type ChatSession as Chat } from '../api';
 import { Empty, ErrorBox, Field, Form, Link, Loading, StatusBadge, useLoad, when } from '../ui';
 
 export function ChatView({ pid }: { pid: string }) {

@@ -4,7 +4,7 @@
  * end. A driven pair is re-read every few seconds while it is active.
  */
 import { useEffect, useState } from 'preact/hooks';
-import { api, type Agent, type Pair } from '../api';
+import { api, type Agent, type PairSession as Pair } from '../api';
 import { navigate } from '../router';
 import { Action, Empty, ErrorBox, Field, Form, Link, Loading, StatusBadge, short, useLoad, when } from '../ui';
 

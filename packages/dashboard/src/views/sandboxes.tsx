@@ -1,6 +1,6 @@
 /** Sandboxes of the project, each with its sessions; pause, resume and delete act on all of them. */
 import { useState } from 'preact/hooks';
-import { api, type Sandbox, type Session002 } from '../api';
+import { api, type Sandbox, type Session as Session002 } from '../api';
 import { Action, Empty, ErrorBox, Link, Loading, StatusBadge, short, useLoad, when } from '../ui';
 
 export function Sandboxes({ pid }: { pid: string }) {

@@ -1,6 +1,6 @@
 /** Sign-in: paste a token (a user JWT or an agent API key), or, when the server allows it, the dev sign-in. */
 import { useState } from 'preact/hooks';
-import { api, auth, request } from '../api';
+import { api, auth } from '../api';
 import { Field, Form } from '../ui';
 
 export function SignIn({ onSignedIn }: { onSignedIn(): void }) {
@@ -8,7 +8,7 @@ export function SignIn({ onSignedIn }: { onSignedIn(): void }) {
   const [user, setUser] = useState('');
   const check = async (t: string) => {
     // The token is checked before it is kept: a wrong one says so here.
-    await request('GET', '/api/v1/projects', { token: t });
+    await api.checkToken(t);
     auth.set(t);
     onSignedIn();
   };
