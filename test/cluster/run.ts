@@ -7,11 +7,14 @@
  *   control    pause, resume and stop through either api on containers of either host;
  *   sse        an SSE client on api A following a session that runs on host B;
  *   kill -9    a host killed with 20 sessions in flight: all recovered on the other host, and
- *              the host, restarted, removes its stale containers;
+ *              the host, restarted, removes its stale containers; two of its sessions paused
+ *              before the kill stay paused, and once resumed get a fresh sandbox on the other
+ *              host (with `sandbox_replaced {files_lost: true}`) and run to the end;
  *   dockerd    one host's engine killed (-9) mid-load: its sessions recovered on the other host,
  *              and once the engine is back, the host removes its stale containers;
  *   drain      POST /api/v1/admin/hosts/:id/drain: sandboxes moved with their files (checked
- *              with `docker exec` on the target engine), then the host exits;
+ *              with `docker exec` on the target engine), then the host exits; then the drained
+ *              host is started again and SIGTERM to the other host's worker drains it back;
  * and prints a table: scenario, sessions affected, lost, duplicated, stuck, recovery p50/p99.
  * The extra engine, its data and its bridge are removed at the end, also on failure.
  */
@@ -279,22 +282,43 @@ async function main() {
     const st = (await db('sessions').where({ id }).first('status')).status;
     return (await hostOf(id)) === host && (st === 'running' || st === 'queued') ? id : null;
   }))).filter((x): x is string => !!x);
+  // Two of host a's sessions paused mid-run: recovered only when resumed (after the host is dead).
+  const pausedOnA = (await busy(flight, 'host-a')).slice(0, 2);
+  for (const id of pausedOnA) must(await request(apiA, 'POST', `${P}/conversations/${id}/pause`, { token, body: {} }), 200, 'pause before kill');
+  const pausedNames = await Promise.all(pausedOnA.map(async (id) => `troupe-sbx-${await sbOf(id)}`));
+  for (const n of pausedNames) check((await containerState(MAIN_ENGINE, n)) === 'paused', `paused before the kill: ${n.slice(0, 22)}… is paused on engine a`);
+  const running = flight.filter((id) => !pausedOnA.includes(id));
   const onAnow = await busy(flight, 'host-a');
   const killAt = Date.now();
   workers.a!.child.kill('SIGKILL');
   await workers.a!.exited;
   log(`  killed host a (${onAnow.length} of the 40 sessions were on it)`);
   check(onAnow.length >= 15, `host a had ${onAnow.length} sessions in flight`);
-  await waitAtRest(flight, 120_000);
-  const killVerdicts = await Promise.all(flight.map((id) => verdict(id, KSTEPS, onAnow.includes(id) ? killAt : undefined)));
+  await waitAtRest(running, 120_000);
+  const killVerdicts = await Promise.all(running.map((id) => verdict(id, KSTEPS, onAnow.includes(id) ? killAt : undefined)));
   const moved = await Promise.all(onAnow.map(hostOf));
   check(moved.every((h) => h === 'host-b'), `every session of host a now runs on host b (${moved.length}: ${JSON.stringify(moved)})`);
   const replaced = await db('session_events').whereIn('session_id', onAnow).whereRaw("payload->'sandbox_replaced' is not null").countDistinct('session_id as n');
   check(Number(replaced[0].n) === onAnow.length, `a durable sandbox_replaced event (files_lost) on each recovered session (${replaced[0].n})`);
   const row4 = record('kill -9 host, sessions in flight', killVerdicts.filter((v) => onAnow.includes(v.id)));
   record('  (the other host\'s sessions)', killVerdicts.filter((v) => !onAnow.includes(v.id)));
+  // The paused ones stayed paused through the recovery; resumed (host a still dead), each gets a
+  // fresh sandbox on host b, is told its files are lost, and carries on from its event log.
+  const stillPaused = await db('sessions').whereIn('id', pausedOnA).andWhere({ status: 'paused' }).count('* as n');
+  check(Number(stillPaused[0].n) === pausedOnA.length, `the ${pausedOnA.length} sessions paused on host a are still paused after its recovery`);
+  const resumeAt = Date.now();
+  for (const id of pausedOnA) must(await request(apiB, 'POST', `${P}/conversations/${id}/resume`, { token, body: {} }), 200, 'resume after host death');
+  await waitAtRest(pausedOnA, 120_000);
+  const pausedVerdicts = await Promise.all(pausedOnA.map((id) => verdict(id, KSTEPS, resumeAt)));
+  check((await Promise.all(pausedOnA.map(hostOf))).every((h) => h === 'host-b'), 'each resumed session now has its sandbox on host b');
+  const onBafter = await containersOn(engineB.host, { all: true });
+  check((await Promise.all(pausedOnA.map(async (id) => `troupe-sbx-${await sbOf(id)}`))).every((n) => onBafter.includes(n)), 'engine b\'s docker ps shows their new containers');
+  const pausedReplaced = await db('session_events').whereIn('session_id', pausedOnA).andWhere({ event_type: 'status' })
+    .whereRaw("(payload->'sandbox_replaced'->>'files_lost')::boolean is true").andWhere('created_at', '>', new Date(resumeAt)).countDistinct('session_id as n');
+  check(Number(pausedReplaced[0].n) === pausedOnA.length, `a durable status event sandbox_replaced {files_lost: true} on each, after the resume (${pausedReplaced[0].n})`);
+  record('paused on a killed host, resumed', pausedVerdicts);
   // The host comes back: its stale containers go.
-  const staleNames = await Promise.all(onAnow.map(async (id) => `troupe-sbx-${await sbOf(id)}`));
+  const staleNames = [...pausedNames, ...await Promise.all(onAnow.map(async (id) => `troupe-sbx-${await sbOf(id)}`))];
   await startWorker('a');
   await until('host a removes its stale containers', async () => {
     const left = await containersOn(MAIN_ENGINE, { all: true });
@@ -386,11 +410,45 @@ async function main() {
   check(await until('host b exits after draining', async () => !workers.b!.alive(), 30_000), 'host b exited once drained');
   const afterB = await containersOn(engineB.host, { all: true });
   check(!afterB.length, 'no sandbox container left on engine b');
+  const events = await db('session_events').whereIn('session_id', onBdrain).whereRaw("payload->'sandbox_replaced' is not null").count('* as n');
+  check(Number(events[0].n) === 0, 'no session of a moved sandbox was told its files were lost');
+
+  // 6b. drain by SIGTERM: host b comes back, host a gets SIGTERM; every sandbox of host a (the
+  // six above, the paused one still paused) moves back to engine b with its files.
+  log('scenario: SIGTERM to host a\'s worker drains it onto host b');
+  await startWorker('b');
+  await until('host b live again', async () => (await db('hosts').where({ id: 'host-b' }).first('state'))?.state === 'live', 30_000);
+  const readLog = async (engine: string, name: string, paused: boolean) => {
+    if (paused) await run('docker', ['-H', engine, 'unpause', name]);
+    const out = (await run('docker', ['-H', engine, 'exec', name, 'cat', '/workspace/log.txt'])).stdout.trim();
+    if (paused) await run('docker', ['-H', engine, 'pause', name]);
+    return out;
+  };
+  const marksA = new Map<string, string>();
+  for (const id of drainSet) marksA.set(id, await readLog(MAIN_ENGINE, `troupe-sbx-${await sbOf(id)}`, id === onBdrain[0]));
+  const termAt = Date.now();
+  workers.a!.child.kill('SIGTERM');
+  const movedBack = new Map<string, number>();
+  await until('every sandbox of host a moved to host b', async () => {
+    for (const id of drainSet) if (!movedBack.has(id) && (await hostOf(id)) === 'host-b') movedBack.set(id, Date.now() - termAt);
+    return movedBack.size === drainSet.length;
+  }, 60_000, 100);
+  for (const id of drainSet) {
+    const name = `troupe-sbx-${await sbOf(id)}`;
+    const wasPaused = id === onBdrain[0];
+    if (wasPaused) check((await containerState(engineB.host, name)) === 'paused', 'the paused sandbox is paused on engine b');
+    const there = await readLog(engineB.host, name, wasPaused);
+    check(there === marksA.get(id) && there.length > 0, `moved by SIGTERM with its files: ${name.slice(0, 22)}… /workspace/log.txt on engine b = "${there}"`);
+  }
+  check(await until('host a exits after draining', async () => !workers.a!.alive(), 30_000), 'host a exited once drained (SIGTERM)');
+  check(!(await containersOn(MAIN_ENGINE, { all: true })).length, 'no sandbox container of this run left on engine a');
+  const termEvents = await db('session_events').whereIn('session_id', drainSet).whereRaw("payload->'sandbox_replaced' is not null").count('* as n');
+  check(Number(termEvents[0].n) === 0, 'no session moved by SIGTERM was told its files were lost');
   // The moved sessions carry on: the paused one resumes, another takes a message.
   must(await request(apiB, 'POST', `${P}/conversations/${onBdrain[0]}/resume`, { token, body: {} }), 200, 'resume after move');
   if (onBdrain[1]) must(await request(apiB, 'POST', `${P}/conversations/${onBdrain[1]}/message`, { token, body: { message: 'again' } }), 202, 'message after move');
   await sleep(1000);
-  await waitAtRest(onBdrain, 30_000);
+  await waitAtRest(drainSet, 30_000);
   const drainVerdicts = await Promise.all(onBdrain.map(async (id) => {
     const v = await verdict(id, 1);
     v.recoveredMs = movedAt.get(id);
@@ -398,15 +456,20 @@ async function main() {
     v.lost = v.lost && !v.why.every((w) => w.startsWith('gap=false'));
     return v;
   }));
-  const events = await db('session_events').whereIn('session_id', onBdrain).whereRaw("payload->'sandbox_replaced' is not null").count('* as n');
-  check(Number(events[0].n) === 0, 'no session of a moved sandbox was told its files were lost');
-  record('drain (moved with files)', drainVerdicts);
+  record('drain by route (moved with files)', drainVerdicts);
+  const termVerdicts = await Promise.all(drainSet.map(async (id) => {
+    const v = await verdict(id, 1);
+    v.recoveredMs = movedBack.get(id);
+    v.lost = v.lost && !v.why.every((w) => w.startsWith('gap=false'));
+    return v;
+  }));
+  record('drain by SIGTERM (moved with files)', termVerdicts);
 
   // ---------------------------------------------------------------------------------------------------
   const hosts = must(await request(apiB, 'GET', '/api/v1/admin/hosts', { token: adminToken }), 200, 'admin hosts');
   log(`admin hosts: ${JSON.stringify(hosts.hosts.map((h: { id: string; state: string; sandboxes: unknown }) => [h.id, h.state, h.sandboxes]))}`);
   const metrics = await fetch(`${apiA}/metrics`).then((r) => r.text());
-  check(/troupe_host_sandboxes\{host="host-a",state="active"\}/.test(metrics), '/metrics has per-host series');
+  check(/troupe_host_sandboxes\{host="host-b",state="active"\}/.test(metrics), '/metrics has per-host series');
 }
 
 function printTable() {
