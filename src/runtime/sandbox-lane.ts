@@ -86,13 +86,13 @@ export function laneDriver(driver: SandboxDriver, sandboxId: string, signal: Abo
   const onLane = <T>(containerId: string, start: () => { result: Promise<T>; started: Promise<unknown> }): Promise<T | null> =>
     exclusive(sandboxId, async () => {
       if (signal.aborted) return null;
-      if ((await driver.inspect(containerId))?.state === 'paused') throw new Error('the sandbox is paused');
+      if ((await driver.inspect(containerId))?.state === 'paused') throw new SandboxPaused();
       if (signal.aborted) return null;
       const { result, started } = start();
       await started.catch(() => {});
       return { result };
     }).then((r) => (r ? r.result : null));
-  const notStarted: ExecResult = { exitCode: EXIT_ABORTED, stdout: '', stderr: '', timedOut: false, aborted: true };
+  const notStarted = (stderr = ''): ExecResult => ({ exitCode: EXIT_ABORTED, stdout: '', stderr, timedOut: false, aborted: true });
   const overrides: Partial<SandboxDriver> = {
     async exec(containerId, opts) {
       const r = await onLane(containerId, () => {
@@ -100,8 +100,12 @@ export function laneDriver(driver: SandboxDriver, sandboxId: string, signal: Abo
         const onStart = new Promise<void>((res) => (started = res));
         const result = driver.exec(containerId, { ...opts, onStart: () => { started(); opts.onStart?.(); } });
         return { result, started: Promise.race([onStart, result]) };
+      }).catch((err: unknown) => {
+        // Frozen by another session's pause: the command is reported as not run, not as a crash.
+        if (err instanceof SandboxPaused) return notStarted(err.message);
+        throw err;
       });
-      return r ?? notStarted;
+      return r ?? notStarted();
     },
     async execStream(containerId, opts) {
       const r = await onLane(containerId, () => {
@@ -127,6 +131,12 @@ export function laneDriver(driver: SandboxDriver, sandboxId: string, signal: Abo
       return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
     },
   });
+}
+
+class SandboxPaused extends Error {
+  constructor() {
+    super('the sandbox is paused');
+  }
 }
 
 /** Only for tests and metrics: how many sandboxes have lane work queued or running. */
