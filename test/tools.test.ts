@@ -3,7 +3,8 @@ import { randomUUID } from 'node:crypto';
 import Docker from 'dockerode';
 import { DockerSandboxDriver } from '../src/runtime/sandbox/docker-driver.js';
 import { EDIT_MAX_BYTES, READ_MAX_BYTES } from '../src/runtime/tools/shell-files.js';
-import type { ExecOptions, ExecResult, SandboxDriver } from '../src/runtime/sandbox/driver.js';
+import { EXIT_ABORTED, type ExecOptions, type ExecResult, type SandboxDriver } from '../src/runtime/sandbox/driver.js';
+import { busyLanes, exclusive, laneDriver } from '../src/runtime/sandbox-lane.js';
 import { finishTool, shellAndFileTools, taskTools, ToolRegistry, type ToolFamily, type ToolRunContext } from '../src/runtime/tools/index.js';
 import type { SessionRow } from '../src/db/session-store.js';
 
@@ -159,5 +160,47 @@ describe('read_file on the real engine', function () {
     await driver.writeFile(id, 'small.bin', Buffer.from([0, 1, 2, 255]));
     expect(await driver.readFileHead(id, 'small.bin', READ_MAX_BYTES)).to.deep.equal({ data: Buffer.from([0, 1, 2, 255]), size: 4 });
     expect(await driver.readFileHead(id, 'small.bin', 2)).to.deep.equal({ data: Buffer.from([0, 1]), size: 4 });
+  });
+});
+
+describe("tool exec starts on the sandbox's lane (real engine)", function () {
+  this.timeout(30_000);
+  const instance = `test-lane-${randomUUID().slice(0, 8)}`;
+  const driver = new DockerSandboxDriver({ docker: new Docker(), instance, executor: false });
+  const sandboxId = randomUUID();
+  let id = '';
+  before(async () => {
+    id = (await driver.ensure({ sandboxId, projectId: 'p', image: 'troupe-sandbox-minimal:latest' })).id;
+  });
+  after(async () => {
+    for (const c of await driver.list({ instance })) await driver.remove(c.id);
+  });
+
+  it('holds the lane for the start only, never starts into a container a round froze, nor once aborted', async () => {
+    const ac = new AbortController();
+    const lane = laneDriver(driver, sandboxId, ac.signal);
+    // A long command: the lane is free again once it runs, well before it ends.
+    let started = false;
+    const long = lane.exec(id, { command: 'sleep 3; echo done', onStart: () => (started = true) });
+    const t0 = Date.now();
+    await exclusive(sandboxId, async () => {});
+    expect(started).to.equal(true);
+    expect(Date.now() - t0).to.be.below(2500);
+    expect((await long).stdout).to.contain('done');
+
+    // A pause round queued first: the exec waits for it, sees the frozen container and starts nothing.
+    const round = exclusive(sandboxId, () => driver.pause(id));
+    const r = await lane.exec(id, { command: 'touch /workspace/ran' });
+    await round;
+    expect(r).to.include({ aborted: true, exitCode: EXIT_ABORTED, stderr: 'the sandbox is paused' });
+    expect((await driver.inspect(id))?.state).to.equal('paused');
+    await driver.unpause(id);
+    expect((await driver.exec(id, { command: 'test -e /workspace/ran' })).exitCode).to.equal(1);
+
+    // The activation stood down: nothing starts, even in a running container.
+    ac.abort('pause');
+    expect(await lane.exec(id, { command: 'touch /workspace/ran' })).to.include({ aborted: true, exitCode: EXIT_ABORTED });
+    expect((await driver.exec(id, { command: 'test -e /workspace/ran' })).exitCode).to.equal(1);
+    expect(busyLanes()).to.equal(0);
   });
 });

@@ -15,6 +15,7 @@ import type { Logger } from '../log.js';
 import { McpToolbox, type McpServerConfig } from './mcp.js';
 import type { Skill } from './prompt.js';
 import { createProvider } from './providers/index.js';
+import { laneDriver } from './sandbox-lane.js';
 import type { ModelProvider, ProviderConfig } from './providers/types.js';
 import { ensureContainer } from './sandbox/containers.js';
 import type { SandboxDriver } from './sandbox/driver.js';
@@ -44,6 +45,8 @@ export interface ActivationContext {
   /** The agent type's default system prompt, if it has a type. */
   typePrompt: string | null;
   containerId: string;
+  /** The worker's driver with every exec start on the sandbox's lane (sandbox-lane.ts laneDriver). */
+  driver: SandboxDriver;
   provider: ModelProvider;
   /** Close at the end of the activation (MCP connections). */
   tools: ToolRegistry;
@@ -52,14 +55,18 @@ export interface ActivationContext {
   deadline: number;
 }
 
-/** `driver`: the one the worker injected; the container and every tool go through it. */
-export async function loadActivationContext(session: SessionRow, driver: SandboxDriver, log: Logger): Promise<ActivationContext> {
+/**
+ * `workerDriver`: the one the worker injected; the container goes through it, every tool through its
+ * lane wrapper, which starts nothing once `signal` (the activation's) has fired.
+ */
+export async function loadActivationContext(session: SessionRow, workerDriver: SandboxDriver, log: Logger, signal: AbortSignal): Promise<ActivationContext> {
   const agent = (await agents.byId(session.agent_id)) as AgentSettings | undefined;
   if (!agent) throw new Error(`agent ${session.agent_id} not found`);
   const type = agent.agent_type_id ? await agentTypes.byId(agent.agent_type_id) : undefined;
   const sandbox = await sandboxes.byId(session.sandbox_id);
   if (!sandbox) throw new Error(`sandbox ${session.sandbox_id} not found`);
-  const containerId = await ensureContainer(driver, sandbox, session.id, { wake: true });
+  const containerId = await ensureContainer(workerDriver, sandbox, session.id, { wake: true });
+  const driver = laneDriver(workerDriver, sandbox.id, signal);
   const provider = createProvider({
     provider: agent.llm_provider,
     model: agent.llm_model,
@@ -88,6 +95,7 @@ export async function loadActivationContext(session: SessionRow, driver: Sandbox
     agent,
     typePrompt: type?.default_system_prompt ?? null,
     containerId,
+    driver,
     provider,
     tools,
     skills,

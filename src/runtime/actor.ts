@@ -43,7 +43,10 @@ class Fenced extends Error {}
 
 /** What an activation holds that its end must let go of, whichever way it ends. */
 interface Held {
-  /** Settles once Docker is done starting the current tool's process (see Turns.runTool). */
+  /**
+   * Settles once Docker is done starting the current tool's process (see Turns.runTool); the
+   * start itself is on the sandbox's lane (ctx.driver), which a pause round also takes.
+   */
   dockerSettled: Promise<void>;
   /** The activation's tools (MCP connections), once loaded. */
   tools?: ToolRegistry;
@@ -66,17 +69,17 @@ export async function runActivation(sessionId: string, deps: ActorDeps): Promise
   const log = deps.log.child({ session: sessionId, activation });
   const held: Held = { dockerSettled: Promise.resolve() };
   try {
-    const ctx = await loadActivationContext(claimed.session, deps.driver, log);
+    const ctx = await loadActivationContext(claimed.session, deps.driver, log, ac.signal);
     held.tools = ctx.tools;
     if (claimed.session.repository_id && !claimed.session.branch_name) {
       // Before the first model call: the repository, on the session's own branch.
-      const branch = await cloneForSession(claimed.session, ctx.agent, deps.driver, ctx.containerId, ac.signal);
+      const branch = await cloneForSession(claimed.session, ctx.agent, ctx.driver, ctx.containerId, ac.signal);
       if (ac.signal.aborted) throw new Fenced();
       const res = await writeSession(sessionId, [], { activation, from: ['running'], patch: { branch_name: branch } });
       if (!res) throw new Fenced();
       log.info({ branch }, 'repository cloned into the sandbox');
     }
-    return await new Turns(claimed.session, activation, ac.signal, ctx, deps.driver, held, log).run();
+    return await new Turns(claimed.session, activation, ac.signal, ctx, ctx.driver, held, log).run();
   } catch (err) {
     if (ac.signal.aborted) {
       if (ac.signal.reason === 'shutdown') return handBack(sessionId, activation, log);

@@ -7,11 +7,12 @@
  * round runs joins the next round; that round re-reads the intent from Postgres once, converges
  * the container to it (unpause before remove, never exec into a frozen container) and answers
  * every command that joined it. However many commands arrive, a sandbox has at most one round
- * running and one waiting.
+ * running and one waiting. The activations' own tool execs start on the lane too (laneDriver),
+ * so a pause round never freezes the container while this worker is starting a process in it.
  */
 import * as sandboxes from '../db/repositories/sandboxes.js';
 import type { Logger } from '../log.js';
-import type { SandboxDriver } from './sandbox/driver.js';
+import { EXIT_ABORTED, type ExecResult, type SandboxDriver } from './sandbox/driver.js';
 
 /** What a round left behind: the intent it read and what the container is now. */
 export interface Converged {
@@ -69,6 +70,73 @@ export function reconcile(driver: SandboxDriver, log: Logger, sandboxId: string,
   });
   lanes.get(sandboxId)!.next = round;
   return round.promise;
+}
+
+/**
+ * The driver an activation's tools (and its MCP servers and clone) use: every process they start
+ * in the sandbox starts on its lane, so no pause round of this worker freezes the container while
+ * Docker is starting one. Only the start is on the lane (until Docker reports the process
+ * running), not the run: a long `sleep` must not hold up a resume or pause. Once on the lane the
+ * start is re-checked: an aborted activation (`signal`) or a frozen container starts nothing.
+ * Covers the execs of this worker process only (one per host): execs from other processes on the
+ * same engine are not serialized with it.
+ */
+export function laneDriver(driver: SandboxDriver, sandboxId: string, signal: AbortSignal): SandboxDriver {
+  /** Runs `start` on the lane once it is free, if it still may; the lane is let go once `started` settles. */
+  const onLane = <T>(containerId: string, start: () => { result: Promise<T>; started: Promise<unknown> }): Promise<T | null> =>
+    exclusive(sandboxId, async () => {
+      if (signal.aborted) return null;
+      if ((await driver.inspect(containerId))?.state === 'paused') throw new SandboxPaused();
+      if (signal.aborted) return null;
+      const { result, started } = start();
+      await started.catch(() => {});
+      return { result };
+    }).then((r) => (r ? r.result : null));
+  const notStarted = (stderr = ''): ExecResult => ({ exitCode: EXIT_ABORTED, stdout: '', stderr, timedOut: false, aborted: true });
+  const overrides: Partial<SandboxDriver> = {
+    async exec(containerId, opts) {
+      const r = await onLane(containerId, () => {
+        let started = () => {};
+        const onStart = new Promise<void>((res) => (started = res));
+        const result = driver.exec(containerId, { ...opts, onStart: () => { started(); opts.onStart?.(); } });
+        return { result, started: Promise.race([onStart, result]) };
+      }).catch((err: unknown) => {
+        // Frozen by another session's pause: the command is reported as not run, not as a crash.
+        if (err instanceof SandboxPaused) return notStarted(err.message);
+        throw err;
+      });
+      return r ?? notStarted();
+    },
+    async execStream(containerId, opts) {
+      const r = await onLane(containerId, () => {
+        const result = driver.execStream(containerId, opts);
+        return { result, started: result };
+      });
+      if (!r) throw new Error('the activation stood down');
+      return r;
+    },
+    // Its `mkdir -p` is an exec too; the whole write is short.
+    async writeFile(containerId, path, content) {
+      const done = await onLane(containerId, () => {
+        const result = driver.writeFile(containerId, path, content).then(() => true);
+        return { result, started: result };
+      });
+      if (!done) throw new Error('the activation stood down');
+    },
+  };
+  return new Proxy(driver, {
+    get(target, prop, receiver) {
+      if (Object.hasOwn(overrides, prop)) return overrides[prop as keyof SandboxDriver];
+      const v = Reflect.get(target, prop, receiver) as unknown;
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+    },
+  });
+}
+
+class SandboxPaused extends Error {
+  constructor() {
+    super('the sandbox is paused');
+  }
 }
 
 /** Only for tests and metrics: how many sandboxes have lane work queued or running. */
