@@ -578,7 +578,6 @@ async function realtimeProbes(base: string, A: Fix, B: Fix, tokens: string[], n:
 }
 
 // --- state snapshots ------------------------------------------------------------------------------
-/** Every table: row count and a digest of its rows (agent_api_keys.last_used_at aside: auth bookkeeping). */
 /** No session queued or running, every feature reaction handled, and the same for two reads in a row. */
 async function settled(timeoutMs = 60_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -594,11 +593,15 @@ async function settled(timeoutMs = 60_000): Promise<void> {
   }
 }
 
+/**
+ * Every table: row count and a digest of its rows, bookkeeping aside: agent_api_keys.last_used_at
+ * (auth) and hosts.heartbeat_at (a worker host's heartbeat, written every few seconds).
+ */
 async function snapshot(): Promise<Record<string, string>> {
   const tables: string[] = (await q((k) => k.raw(`select tablename from pg_tables where schemaname = 'public' and tablename not like 'knex_%' order by 1`))).rows.map((r: any) => r.tablename);
   const out: Record<string, string> = {};
   for (const t of tables) {
-    const r = await q((k) => k.raw(`select count(*)::int as n, md5(coalesce(string_agg(x::text, '|' order by x::text), '')) as h from (select to_jsonb(t) - 'last_used_at' as x from "${t}" t) s`));
+    const r = await q((k) => k.raw(`select count(*)::int as n, md5(coalesce(string_agg(x::text, '|' order by x::text), '')) as h from (select to_jsonb(t) - 'last_used_at' - 'heartbeat_at' as x from "${t}" t) s`));
     out[t] = `${r.rows[0].n}:${r.rows[0].h}`;
   }
   return out;
