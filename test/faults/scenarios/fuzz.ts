@@ -607,6 +607,32 @@ async function snapshot(): Promise<Record<string, string>> {
   return out;
 }
 
+/** Rows of a few tables by id, so a changed table can be reported down to its rows and columns. */
+const DETAILED = ['sandboxes', 'sessions', 'agents', 'tasks'];
+async function rowsById(): Promise<Record<string, Map<string, Record<string, unknown>>>> {
+  const out: Record<string, Map<string, Record<string, unknown>>> = {};
+  for (const t of DETAILED) {
+    const rows = (await q((k) => k.raw(`select to_jsonb(t) - 'last_used_at' - 'heartbeat_at' as x from "${t}" t`))).rows as Array<{ x: Record<string, unknown> }>;
+    out[t] = new Map(rows.map((r) => [String(r.x.id), r.x]));
+  }
+  return out;
+}
+
+/** Which rows of the detailed tables differ, and in which columns (for the report). */
+function rowChanges(before: Awaited<ReturnType<typeof rowsById>>, after: Awaited<ReturnType<typeof rowsById>>): string[] {
+  const out: string[] = [];
+  for (const t of DETAILED) {
+    for (const id of new Set([...before[t].keys(), ...after[t].keys()])) {
+      const a = before[t].get(id);
+      const b = after[t].get(id);
+      if (!a || !b) { out.push(`${t} ${id}: ${a ? 'deleted' : 'inserted'}`); continue; }
+      const cols = Object.keys({ ...a, ...b }).filter((c) => JSON.stringify(a[c]) !== JSON.stringify(b[c]));
+      if (cols.length) out.push(`${t} ${id}: ${cols.map((c) => `${c} ${JSON.stringify(a[c])} -> ${JSON.stringify(b[c])}`).join(', ')}`);
+    }
+  }
+  return out.slice(0, 20);
+}
+
 async function apiView(base: string, f: Fix): Promise<string> {
   const P = `/api/v1/projects/${f.project}`;
   const parts = await Promise.all([
@@ -648,6 +674,7 @@ export async function fuzz(c: Cluster, opts: { requests: number; timeBudgetMs: n
     // background work finish, so the snapshot compares what the hostile requests did, not it.
     await settled();
     const before = await snapshot();
+    const rowsBefore = await rowsById();
     const viewBefore = await apiView(base, A);
     const viewBeforeB = await apiView(base, B);
 
@@ -698,6 +725,7 @@ export async function fuzz(c: Cluster, opts: { requests: number; timeBudgetMs: n
 
     const after = await snapshot();
     const changed = Object.keys({ ...before, ...after }).filter((t) => before[t] !== after[t]);
+    const changedRows = changed.length ? rowChanges(rowsBefore, await rowsById()) : [];
     const viewAfter = await apiView(base, A);
     const viewAfterB = await apiView(base, B);
 
@@ -731,7 +759,7 @@ export async function fuzz(c: Cluster, opts: { requests: number; timeBudgetMs: n
     if (hung.length) r.problems.push(`${hung.length} request(s) without an answer in 15 s:`, ...dedupe(hung).slice(0, 10));
     if (accepted.length) r.problems.push(`${accepted.length} hostile write(s) accepted (2xx):`, ...dedupe(accepted).slice(0, 15));
     if (realtime.errors.length) r.problems.push(...dedupe(realtime.errors).slice(0, 10));
-    if (changed.length) r.problems.push(`rows changed by rejected requests in: ${changed.join(', ')}`);
+    if (changed.length) r.problems.push(`rows changed by rejected requests in: ${changed.join(", ")}${changedRows.length ? ` (${changedRows.join("; ")})` : ""}`);
     if (viewBefore !== viewAfter || viewBeforeB !== viewAfterB) r.problems.push("a project's agents/sessions/members (as the API shows them) changed");
     if (!api.alive() || !healthy) r.problems.push(`the api process ${api.alive() ? 'stopped answering /healthz' : `died (exit ${api.child.exitCode})`}`);
     if (errorLines.length) r.problems.push(`${errorLines.length} error line(s) in the api log, e.g. ${errorLines[0].slice(0, 400)}`);
@@ -739,7 +767,7 @@ export async function fuzz(c: Cluster, opts: { requests: number; timeBudgetMs: n
     r.details = {
       seed: initialSeed, requests: sent, phase1_rejected_requests: phase1Sent, phase2_hostile_valid_requests: sent - phase1Sent, routes: routes.length,
       routes_hit: perRoute.size, by_status: byStatus, by_mode: byMode, server_errors: serverErrors.length, no_answer: hung.length,
-      hostile_writes_accepted: accepted.length, realtime, tables_changed: changed, api_alive: api.alive() && healthy, api_error_log_lines: errorLines.length,
+      hostile_writes_accepted: accepted.length, realtime, tables_changed: changed, rows_changed: changedRows, api_alive: api.alive() && healthy, api_error_log_lines: errorLines.length,
       server_error_kinds: Object.fromEntries([...serverErrorKinds].map(([k, v]) => [k, v])), api_errors_logged: summarizeErrors(errorLines),
       slowest_ms: slowest, fixture_notes: [...A.notes, ...B.notes, ...C.notes],
     };
